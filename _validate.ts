@@ -1,0 +1,31 @@
+// Argument checks shared by the two front layers: the device handle and the
+// model's hypercall dispatcher. Private to this module.
+
+import { EventChannelError } from "./errors.ts";
+
+/** Largest `uint32_t`, the C type of every port, VIRQ and vCPU argument. */
+export const UINT32_MAX = 0xffff_ffff;
+
+/**
+ * Returns `value` if it is an integer in `[0, max]`; otherwise throws
+ * `EventChannelError` with `EINVAL` naming `op` and `argument`.
+ */
+export function checkUint(
+  op: string,
+  argument: string,
+  value: unknown,
+  max: number,
+): number {
+  if (
+    typeof value === "number" && Number.isInteger(value) && value >= 0 &&
+    value <= max
+  ) {
+    return value;
+  }
+  const detail = typeof value !== "number"
+    ? `expected a number, got ${typeof value}`
+    : !Number.isInteger(value)
+    ? "not an integer"
+    : `out of range 0..${max}`;
+  throw new EventChannelError(op, "EINVAL", { argument, value, detail });
+}

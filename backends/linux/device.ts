@@ -1,0 +1,440 @@
+/**
+ * The `linux` backend's device: one open `/dev/xen/evtchn`, driven through
+ * libc with Deno FFI.
+ *
+ * Every ioctl, `read` and `write` is a synchronous FFI call on the JS thread,
+ * so errno is read on the same thread right after a failure. The fd is
+ * opened `O_NONBLOCK`, so none of them ever sleeps. Waiting is the only
+ * asynchronous part: at most one nonblocking `poll(2)` per device is parked
+ * on Deno's blocking pool, over the device fd and an `eventfd` that
+ * {@linkcode LinuxEvtchnDevice.close} (or the last waiter leaving) writes to
+ * wake it, with a finite timeout as a backstop.
+ *
+ * @module
+ */
+
+import type { EventChannelDevice } from "../../device.ts";
+import { EventChannelError } from "../../errors.ts";
+import { ERRNO } from "../../xen/errno.ts";
+import {
+  BIND_INTERDOMAIN,
+  BIND_UNBOUND_PORT,
+  BIND_VIRQ,
+  IOCTL_EVTCHN_BIND_INTERDOMAIN,
+  IOCTL_EVTCHN_BIND_UNBOUND_PORT,
+  IOCTL_EVTCHN_BIND_VIRQ,
+  IOCTL_EVTCHN_NOTIFY,
+  IOCTL_EVTCHN_RESET,
+  IOCTL_EVTCHN_RESTRICT_DOMID,
+  IOCTL_EVTCHN_UNBIND,
+  NOTIFY,
+  RESTRICT_DOMID,
+  UNBIND,
+} from "./_evtchn_h.ts";
+import { openFile } from "./_fd.ts";
+import {
+  acquireLibc,
+  EFD_CLOEXEC,
+  EFD_NONBLOCK,
+  errno,
+  type Libc,
+  O_CLOEXEC,
+  O_NONBLOCK,
+  O_RDWR,
+  POLLERR,
+  POLLFD_EVENTS,
+  POLLFD_FD,
+  POLLFD_REVENTS,
+  POLLFD_SIZE,
+  POLLHUP,
+  POLLIN,
+  POLLNVAL,
+  releaseLibc,
+} from "./_libc.ts";
+
+/** Where Linux puts the event-channel device. */
+export const DEFAULT_EVTCHN_PATH = "/dev/xen/evtchn";
+
+/**
+ * How long one parked `poll(2)` may sleep before it is re-issued (ms). A
+ * backstop only: wake-ups come from the device or the eventfd.
+ */
+export const POLL_TIMEOUT_MS = 1000;
+
+/** Options for {@linkcode LinuxEvtchnDevice}. */
+export interface LinuxEvtchnDeviceOptions {
+  /** The device file; `/dev/xen/evtchn` when omitted. */
+  path?: string;
+}
+
+interface Held {
+  libc: Libc;
+  fd: number;
+  wakeFd: number;
+}
+
+// A backstop for devices dropped without close(): closes both fds and gives
+// the libc reference back. Unregistered by close(), so it can never close a
+// reused fd number.
+const finalizer = new FinalizationRegistry<Held>((held) => {
+  held.libc.close(held.wakeFd);
+  held.libc.close(held.fd);
+  releaseLibc();
+});
+
+/**
+ * One open `/dev/xen/evtchn`, as an {@linkcode EventChannelDevice}. Wrap it
+ * in an `EventChannelHandle` (what `openLinuxHandle` does) rather than using
+ * it directly: the handle validates arguments, the device does not.
+ *
+ * @example Only on a Xen host
+ * ```ts ignore
+ * import { LinuxEvtchnDevice } from "./device.ts";
+ * const device = new LinuxEvtchnDevice();
+ * const port = device.bindUnboundPort(0);
+ * device.unbind(port);
+ * await device.close();
+ * ```
+ */
+export class LinuxEvtchnDevice implements EventChannelDevice {
+  /** Always `"linux"`. */
+  readonly backend = "linux";
+  /** The device file this was opened on. */
+  readonly path: string;
+
+  #libc: Libc;
+  #fd: number;
+  #wakeFd: number;
+  #closed = false;
+  #released: Promise<void> | undefined;
+
+  #arg = new Uint32Array(2);
+  #domid = new Uint16Array(1);
+  #pollfds = new Uint8Array(2 * POLLFD_SIZE);
+  #pollView = new DataView(this.#pollfds.buffer);
+  #counter = new BigUint64Array(1);
+
+  #waiters = 0;
+  #poller: Promise<void> | undefined;
+
+  /**
+   * Opens the device `O_RDWR | O_CLOEXEC | O_NONBLOCK` and a wake-up
+   * eventfd, loading libc if this is its first user.
+   *
+   * @param options The device path.
+   * @throws {EventChannelError} `open` with the real errno: `ENOENT` when
+   * there is no such device (not a Xen host), `EACCES` without access.
+   * @throws {Deno.errors.NotCapable} without `--allow-ffi` (untouched).
+   */
+  constructor(options: LinuxEvtchnDeviceOptions = {}) {
+    this.path = options.path ?? DEFAULT_EVTCHN_PATH;
+    const libc = acquireLibc();
+    let fd = -1;
+    try {
+      fd = openFile(
+        libc,
+        this.path,
+        O_RDWR | O_CLOEXEC | O_NONBLOCK,
+        this.path === DEFAULT_EVTCHN_PATH
+          ? "event-channel device /dev/xen/evtchn"
+          : this.path,
+      );
+      const wakeFd = libc.eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+      if (wakeFd < 0) {
+        throw new EventChannelError("open", errno(libc), {
+          detail: "eventfd for waking poll(2)",
+        });
+      }
+      this.#wakeFd = wakeFd;
+    } catch (error) {
+      if (fd >= 0) libc.close(fd);
+      releaseLibc();
+      throw error;
+    }
+    this.#libc = libc;
+    this.#fd = fd;
+    const v = this.#pollView;
+    v.setInt32(POLLFD_FD, fd, true);
+    v.setInt16(POLLFD_EVENTS, POLLIN, true);
+    v.setInt32(POLLFD_SIZE + POLLFD_FD, this.#wakeFd, true);
+    v.setInt16(POLLFD_SIZE + POLLFD_EVENTS, POLLIN, true);
+    finalizer.register(this, { libc, fd, wakeFd: this.#wakeFd }, this);
+  }
+
+  /** Whether {@linkcode LinuxEvtchnDevice.close} has been called. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  #live(op: string): number {
+    if (this.#closed) {
+      throw new EventChannelError(op, "EBADF", { detail: "device is closed" });
+    }
+    return this.#fd;
+  }
+
+  #ioctl(
+    op: string,
+    request: bigint,
+    arg: Uint32Array | Uint16Array | null,
+    blame: (code: number) => [argument: string, value: number] | undefined,
+  ): number {
+    const fd = this.#live(op);
+    const result = this.#libc.ioctl(fd, request, arg);
+    if (result < 0) {
+      const code = errno(this.#libc);
+      const culprit = blame(code);
+      throw new EventChannelError(
+        op,
+        code,
+        culprit === undefined
+          ? {}
+          : { argument: culprit[0], value: culprit[1] },
+      );
+    }
+    return result;
+  }
+
+  /**
+   * `IOCTL_EVTCHN_BIND_UNBOUND_PORT`.
+   *
+   * @param remoteDomain The domain allowed to connect.
+   * @returns The new port.
+   */
+  bindUnboundPort(remoteDomain: number): number {
+    this.#arg[BIND_UNBOUND_PORT.remote_domain / 4] = remoteDomain;
+    return this.#ioctl(
+      "bind_unbound_port",
+      IOCTL_EVTCHN_BIND_UNBOUND_PORT,
+      this.#arg,
+      () => undefined,
+    );
+  }
+
+  /**
+   * `IOCTL_EVTCHN_BIND_INTERDOMAIN`.
+   *
+   * @param remoteDomain The domain that offered the port.
+   * @param remotePort The offered port.
+   * @returns The new local port.
+   */
+  bindInterdomain(remoteDomain: number, remotePort: number): number {
+    this.#arg[BIND_INTERDOMAIN.remote_domain / 4] = remoteDomain;
+    this.#arg[BIND_INTERDOMAIN.remote_port / 4] = remotePort;
+    return this.#ioctl(
+      "bind_interdomain",
+      IOCTL_EVTCHN_BIND_INTERDOMAIN,
+      this.#arg,
+      (code) =>
+        code === ERRNO.ESRCH || code === ERRNO.EACCES
+          ? ["remote_domain", remoteDomain]
+          : code === ERRNO.EINVAL
+          ? ["remote_port", remotePort]
+          : undefined,
+    );
+  }
+
+  /**
+   * `IOCTL_EVTCHN_BIND_VIRQ` (on vCPU 0).
+   *
+   * @param virq The VIRQ.
+   * @returns The new port.
+   */
+  bindVirq(virq: number): number {
+    this.#arg[BIND_VIRQ.virq / 4] = virq;
+    return this.#ioctl(
+      "bind_virq",
+      IOCTL_EVTCHN_BIND_VIRQ,
+      this.#arg,
+      (code) =>
+        code === ERRNO.EINVAL || code === ERRNO.EEXIST
+          ? ["virq", virq]
+          : undefined,
+    );
+  }
+
+  /**
+   * `IOCTL_EVTCHN_UNBIND`.
+   *
+   * @param port A port of this device.
+   */
+  unbind(port: number): void {
+    this.#arg[UNBIND.port / 4] = port;
+    this.#ioctl(
+      "unbind",
+      IOCTL_EVTCHN_UNBIND,
+      this.#arg,
+      (code) =>
+        code === ERRNO.ENOTCONN || code === ERRNO.EINVAL
+          ? ["port", port]
+          : undefined,
+    );
+  }
+
+  /**
+   * `IOCTL_EVTCHN_NOTIFY`.
+   *
+   * @param port A port of this device.
+   */
+  notify(port: number): void {
+    this.#arg[NOTIFY.port / 4] = port;
+    this.#ioctl(
+      "notify",
+      IOCTL_EVTCHN_NOTIFY,
+      this.#arg,
+      (code) => code === ERRNO.ENOTCONN ? ["port", port] : undefined,
+    );
+  }
+
+  /** `IOCTL_EVTCHN_RESET`: empties the ring and clears its overflow. */
+  reset(): void {
+    this.#ioctl("reset", IOCTL_EVTCHN_RESET, null, () => undefined);
+  }
+
+  /**
+   * `IOCTL_EVTCHN_RESTRICT_DOMID`.
+   *
+   * @param domain The only domain interdomain binds may name from now on.
+   */
+  restrictDomain(domain: number): void {
+    this.#domid[RESTRICT_DOMID.domid / 2] = domain;
+    this.#ioctl(
+      "restrict_domid",
+      IOCTL_EVTCHN_RESTRICT_DOMID,
+      this.#domid,
+      (code) => code === ERRNO.EINVAL ? ["domid", domain] : undefined,
+    );
+  }
+
+  /**
+   * `read(2)` on the nonblocking fd.
+   *
+   * @param buffer Where the little-endian u32 ports go.
+   * @returns The byte count, or `null` when the ring is empty (`EAGAIN`).
+   * @throws {EventChannelError} `read` with the real errno (`EFBIG` after an
+   * overflow).
+   */
+  read(buffer: Uint8Array): number | null {
+    const fd = this.#live("read");
+    const n = this.#libc.read(fd, buffer, BigInt(buffer.byteLength));
+    if (n < 0n) {
+      const code = errno(this.#libc);
+      if (code === ERRNO.EAGAIN) return null;
+      throw new EventChannelError("read", code);
+    }
+    return Number(n);
+  }
+
+  /**
+   * `write(2)`: unmasks the listed ports this fd owns.
+   *
+   * @param buffer Little-endian u32 ports.
+   * @returns The bytes accepted.
+   * @throws {EventChannelError} `write` with the real errno.
+   */
+  write(buffer: Uint8Array): number {
+    const fd = this.#live("write");
+    const n = this.#libc.write(fd, buffer, BigInt(buffer.byteLength));
+    if (n < 0n) throw new EventChannelError("write", errno(this.#libc));
+    return Number(n);
+  }
+
+  /**
+   * Resolves when the fd polls readable or in error (`POLLIN`, `POLLERR`),
+   * when `signal` aborts or when the device is closed. Concurrent callers
+   * share one parked `poll(2)`; when the last of them leaves, the poll is
+   * woken and ends, so no pool thread stays parked for nobody.
+   *
+   * @param signal Ends this caller's wait.
+   * @returns Settles (never rejects) when the caller should read again.
+   */
+  readable(signal: AbortSignal): Promise<void> {
+    if (this.#closed || signal.aborted) return Promise.resolve();
+    this.#waiters++;
+    const poller = this.#poller ??= this.#pollLoop();
+    return new Promise<void>((resolve) => {
+      let done = false;
+      const leave = (): void => {
+        if (done) return;
+        done = true;
+        signal.removeEventListener("abort", leave);
+        this.#waiters--;
+        // The last waiter gone while the poll still sleeps: wake it so it
+        // ends instead of holding a pool thread (and the op sanitizer).
+        if (this.#waiters === 0 && this.#poller === poller) this.#wake();
+        resolve();
+      };
+      signal.addEventListener("abort", leave, { once: true });
+      poller.then(leave);
+    });
+  }
+
+  async #pollLoop(): Promise<void> {
+    // Let the caller that started the loop register first.
+    await Promise.resolve();
+    try {
+      const view = this.#pollView;
+      while (!this.#closed && this.#waiters > 0) {
+        view.setInt16(POLLFD_REVENTS, 0, true);
+        view.setInt16(POLLFD_SIZE + POLLFD_REVENTS, 0, true);
+        const n = await this.#libc.poll(
+          this.#pollfds,
+          2n,
+          POLL_TIMEOUT_MS,
+        );
+        if (this.#closed) return;
+        // -1 (EINTR and the like; errno is another thread's): resolve early,
+        // callers read and wait again.
+        if (n < 0) return;
+        if (n === 0) continue;
+        const wake = view.getInt16(POLLFD_SIZE + POLLFD_REVENTS, true);
+        if (wake & POLLIN) this.#drainWake();
+        const device = view.getInt16(POLLFD_REVENTS, true);
+        if (device & (POLLIN | POLLERR | POLLHUP | POLLNVAL)) return;
+      }
+    } finally {
+      this.#poller = undefined;
+    }
+  }
+
+  #wake(): void {
+    this.#counter[0] = 1n;
+    // EAGAIN only when the counter is at its maximum: it is set already.
+    this.#libc.write(this.#wakeFd, this.#counter, 8n);
+  }
+
+  #drainWake(): void {
+    this.#libc.read(this.#wakeFd, this.#counter, 8n);
+  }
+
+  /**
+   * Closes the device: wakes a parked `poll(2)`, waits for it to return,
+   * then closes the eventfd and the device fd (which makes Linux unbind, and
+   * Xen close, every port still bound) and gives libc back. Idempotent.
+   *
+   * @returns Settles when everything is released; already settled when no
+   * poll was in flight.
+   */
+  close(): Promise<void> {
+    if (this.#released !== undefined) return this.#released;
+    this.#closed = true;
+    finalizer.unregister(this);
+    const poller = this.#poller;
+    if (poller === undefined) {
+      this.#release();
+      this.#released = Promise.resolve();
+    } else {
+      this.#wake();
+      this.#released = poller.then(() => this.#release());
+    }
+    return this.#released;
+  }
+
+  #release(): void {
+    this.#libc.close(this.#wakeFd);
+    this.#libc.close(this.#fd);
+    this.#wakeFd = -1;
+    this.#fd = -1;
+    releaseLibc();
+  }
+}

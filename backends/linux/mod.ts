@@ -1,0 +1,178 @@
+/**
+ * The `linux` backend: real Xen event channels through Linux's
+ * `/dev/xen/evtchn` (and `/dev/xen/privcmd` for dom0 hypercalls), with Deno
+ * FFI on libc.
+ *
+ * Permissions: `--allow-ffi` (or the narrow
+ * `--allow-ffi=/lib/x86_64-linux-gnu/libc.so.6`), and `--allow-env` only to
+ * honour `EVTCHN_LIBC`, the path of another C library. Importing this module
+ * needs nothing; libc is opened by the first handle and closed with the last.
+ * Without `--allow-ffi`, opening throws Deno's own
+ * `Deno.errors.NotCapable`, untouched (it names the missing flag);
+ * {@linkcode linuxDeviceStatus} reports it without throwing.
+ *
+ * @example Probe, then use the device when there is one
+ * ```ts
+ * import { linuxDeviceStatus, openLinuxHandle } from "./mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const status = linuxDeviceStatus();
+ * if (status.available) {
+ *   await using handle = openLinuxHandle();
+ *   const port = handle.bindUnboundPort(0);
+ *   handle.unbind(port);
+ * } else {
+ *   assert.equal(typeof status.reason, "string");
+ * }
+ * ```
+ *
+ * @module
+ */
+
+import { EventChannelError } from "../../errors.ts";
+import { EventChannelHandle } from "../../handle.ts";
+import { DEFAULT_EVTCHN_PATH, LinuxEvtchnDevice } from "./device.ts";
+import { openFile } from "./_fd.ts";
+import {
+  acquireLibc,
+  O_CLOEXEC,
+  O_NONBLOCK,
+  O_RDWR,
+  releaseLibc,
+} from "./_libc.ts";
+import { PrivcmdHypercalls, type PrivcmdOptions } from "./privcmd.ts";
+
+// The shared types this backend's API names, re-exported so that this entry
+// point documents on its own.
+export type { EventChannelDevice } from "../../device.ts";
+export type { EventChannelHandle, WaitOptions } from "../../handle.ts";
+export type { ChannelStatus, Dom0Hypercalls } from "../../hypercalls.ts";
+export { LinuxEvtchnDevice } from "./device.ts";
+export type { LinuxEvtchnDeviceOptions } from "./device.ts";
+export { PrivcmdHypercalls } from "./privcmd.ts";
+export type {
+  CreateDomainOptions,
+  HypercallBufferKind,
+  PrivcmdOptions,
+  XenVersion,
+} from "./privcmd.ts";
+
+/** Options for {@linkcode openLinuxHandle}. */
+export interface OpenLinuxHandleOptions {
+  /** The device file; `/dev/xen/evtchn` when omitted. */
+  path?: string;
+}
+
+/**
+ * Opens `/dev/xen/evtchn` as an {@linkcode EventChannelHandle}. Close it with
+ * `await handle.close()` or `await using`: the promise settles once a
+ * waiting `poll(2)` has returned and the fds are closed.
+ *
+ * @param options The device path.
+ * @returns A handle on the `linux` backend.
+ * @throws {EventChannelError} `open` with the real errno: `ENOENT` where
+ * there is no device (not a Xen host), `EACCES` without access.
+ * @throws {Deno.errors.NotCapable} without `--allow-ffi` (untouched).
+ *
+ * @example Open where there is a device
+ * ```ts
+ * import { linuxDeviceStatus, openLinuxHandle } from "./mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * if (linuxDeviceStatus().available) {
+ *   await using handle = openLinuxHandle();
+ *   assert.equal(handle.backend, "linux");
+ * }
+ * ```
+ */
+export function openLinuxHandle(
+  options: OpenLinuxHandleOptions = {},
+): EventChannelHandle {
+  return new EventChannelHandle(new LinuxEvtchnDevice(options));
+}
+
+/**
+ * Opens `/dev/xen/privcmd` for dom0 event-channel hypercalls.
+ *
+ * @param options The device path and where hypercall arguments live.
+ * @returns The hypercalls; dispose of them (`using`) when done.
+ * @throws {EventChannelError} `open` (`ENOENT` when not on Xen) or `mmap`.
+ * @throws {Deno.errors.NotCapable} without `--allow-ffi` (untouched).
+ *
+ * @example Status of a fresh port, only where privcmd exists
+ * ```ts
+ * import { linuxDeviceStatus, openPrivcmd } from "./mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * if (linuxDeviceStatus({ path: "/dev/xen/privcmd" }).available) {
+ *   using xen = openPrivcmd();
+ *   const port = xen.allocUnbound(0x7ff0, 0);
+ *   assert.equal(xen.status(0x7ff0, port).status, "unbound");
+ * }
+ * ```
+ */
+export function openPrivcmd(options: PrivcmdOptions = {}): PrivcmdHypercalls {
+  return new PrivcmdHypercalls(options);
+}
+
+/** What {@linkcode linuxDeviceStatus} found. */
+export interface LinuxDeviceStatus {
+  /** Whether the device can be opened here, now. */
+  available: boolean;
+  /** Why not, when it cannot. */
+  reason?: string;
+}
+
+/** Options for {@linkcode linuxDeviceStatus}. */
+export interface LinuxDeviceStatusOptions {
+  /** The device file; `/dev/xen/evtchn` when omitted. */
+  path?: string;
+}
+
+/**
+ * Whether the `linux` backend can work here: libc loads (`--allow-ffi` is
+ * granted) and the device opens read-write. Never throws; opening and
+ * closing the device binds nothing.
+ *
+ * @param options The device path.
+ * @returns `{ available: true }`, or `false` with a reason.
+ *
+ * @example Decide a test's `ignore` when it is registered
+ * ```ts
+ * import { linuxDeviceStatus } from "./mod.ts";
+ * const status = linuxDeviceStatus();
+ * Deno.test({
+ *   name: `evtchn device${status.available ? "" : ` [ignored: ${status.reason}]`}`,
+ *   ignore: !status.available,
+ *   fn() {},
+ * });
+ * ```
+ */
+export function linuxDeviceStatus(
+  options: LinuxDeviceStatusOptions = {},
+): LinuxDeviceStatus {
+  const path = options.path ?? DEFAULT_EVTCHN_PATH;
+  if (Deno.build.os !== "linux") {
+    return { available: false, reason: `not Linux (${Deno.build.os})` };
+  }
+  let libc;
+  try {
+    libc = acquireLibc();
+  } catch (error) {
+    if (error instanceof Deno.errors.NotCapable) {
+      return { available: false, reason: "--allow-ffi not granted" };
+    }
+    return { available: false, reason: (error as Error).message };
+  }
+  try {
+    libc.close(openFile(libc, path, O_RDWR | O_CLOEXEC | O_NONBLOCK, path));
+    return { available: true };
+  } catch (error) {
+    if (error instanceof EventChannelError) {
+      return { available: false, reason: `${path}: ${error.code}` };
+    }
+    return { available: false, reason: String(error) };
+  } finally {
+    releaseLibc();
+  }
+}

@@ -1,0 +1,300 @@
+/**
+ * Linux 6.1's `/dev/xen/evtchn` (`drivers/xen/evtchn.c`), modelled: one open
+ * file description with its bound ports, its ring of fired ports, the ring's
+ * growth and overflow, restrict-domain, and unmask by `write()`.
+ *
+ * @module
+ */
+
+import type { EventChannelDevice } from "../../device.ts";
+import { EventChannelError } from "../../errors.ts";
+import { DOMID_FIRST_RESERVED, DOMID_SELF } from "../../xen/domid.ts";
+import type { LinuxGuest } from "./linux_guest.ts";
+
+/** `UNRESTRICTED_DOMID` in drivers/xen/evtchn.c. */
+const UNRESTRICTED = 0xffff;
+/** Reads and writes are capped at `PAGE_SIZE` bytes. */
+const PAGE_SIZE = 4096;
+/** First ring size; it then doubles (`evtchn_resize_ring`). */
+const FIRST_RING_SIZE = 64;
+
+/**
+ * One open `/dev/xen/evtchn` in a modelled Linux guest.
+ *
+ * @example
+ * ```ts
+ * import { Hypervisor } from "./hypervisor/hypervisor.ts";
+ * import { LinuxGuest } from "./linux_guest.ts";
+ * import { MemoryEvtchnDevice } from "./evtchn_device.ts";
+ * import assert from "node:assert/strict";
+ * const xen = new Hypervisor();
+ * xen.createDomain({ domain: 0, privileged: true });
+ * const device = new MemoryEvtchnDevice(new LinuxGuest(xen, 0));
+ * device.bindUnboundPort(1);
+ * assert.equal(device.ringSize, 64);
+ * device.close();
+ * ```
+ */
+export class MemoryEvtchnDevice implements EventChannelDevice {
+  readonly backend = "memory";
+  #linux: LinuxGuest;
+  /** port → enabled (false while fired and not yet written back). */
+  #ports = new Map<number, boolean>();
+  #ring = new Uint32Array(0);
+  #cons = 0;
+  #prod = 0;
+  #overflow = false;
+  #restrict = UNRESTRICTED;
+  #waiters = new Set<() => void>();
+  #closed = false;
+
+  /** @param linux The guest kernel the device lives in. */
+  constructor(linux: LinuxGuest) {
+    this.#linux = linux;
+  }
+
+  /** Current ring size in entries (0 until the first bind). */
+  get ringSize(): number {
+    return this.#ring.length;
+  }
+
+  /** Ports bound on this file description, ascending. */
+  get ports(): number[] {
+    return [...this.#ports.keys()].sort((a, b) => a - b);
+  }
+
+  /** Ring entries not yet read. */
+  get queued(): number {
+    return this.#prod - this.#cons;
+  }
+
+  /** Whether the ring overflowed (reads give `EFBIG` until reset). */
+  get overflowed(): boolean {
+    return this.#overflow;
+  }
+
+  #hypercall<T>(op: string, call: () => T): T {
+    try {
+      return call();
+    } catch (error) {
+      if (error instanceof EventChannelError) {
+        throw new EventChannelError(op, error.errno, {
+          argument: error.argument,
+          value: error.value,
+          detail: `hypervisor: ${error.message}`,
+          cause: error,
+        });
+      }
+      throw error;
+    }
+  }
+
+  bindUnboundPort(remoteDomain: number): number {
+    const op = "bind_unbound_port";
+    this.#checkUnrestricted(op);
+    const linux = this.#linux;
+    const port = this.#hypercall(
+      op,
+      () => linux.xen.allocUnbound(linux.domain, DOMID_SELF, remoteDomain),
+    );
+    this.#bindToUser(port);
+    linux.bindToNextVcpu(port);
+    return port;
+  }
+
+  bindInterdomain(remoteDomain: number, remotePort: number): number {
+    const op = "bind_interdomain";
+    if (this.#restrict !== UNRESTRICTED && this.#restrict !== remoteDomain) {
+      throw new EventChannelError(op, "EACCES", {
+        argument: "remote_domain",
+        value: remoteDomain,
+        detail: `handle is restricted to domain ${this.#restrict}`,
+      });
+    }
+    const linux = this.#linux;
+    const port = this.#hypercall(
+      op,
+      () => linux.xen.bindInterdomain(linux.domain, remoteDomain, remotePort),
+    );
+    this.#bindToUser(port);
+    linux.bindToNextVcpu(port);
+    return port;
+  }
+
+  bindVirq(virq: number): number {
+    const op = "bind_virq";
+    this.#checkUnrestricted(op);
+    const linux = this.#linux;
+    const port = this.#hypercall(
+      op,
+      () => linux.xen.bindVirq(linux.domain, virq, 0),
+    );
+    this.#bindToUser(port);
+    return port;
+  }
+
+  #checkUnrestricted(op: string): void {
+    if (this.#restrict !== UNRESTRICTED) {
+      throw new EventChannelError(op, "EACCES", {
+        detail: `handle is restricted to domain ${this.#restrict}`,
+      });
+    }
+  }
+
+  /** `evtchn_bind_to_user`: own the port, grow the ring, bind the IRQ. */
+  #bindToUser(port: number): void {
+    this.#ports.set(port, true);
+    if (this.#ports.size > this.#ring.length) this.#resizeRing();
+    this.#linux.bindLateEoi(port, (p) => this.#interrupt(p));
+  }
+
+  /** `evtchn_resize_ring`: 64, then doubling; entries keep their order. */
+  #resizeRing(): void {
+    const size = this.#ring.length === 0
+      ? FIRST_RING_SIZE
+      : this.#ring.length * 2;
+    const ring = new Uint32Array(size);
+    const n = this.#prod - this.#cons;
+    for (let i = 0; i < n; i++) ring[i] = this.#entry(this.#cons + i);
+    this.#ring = ring;
+    this.#cons = 0;
+    this.#prod = n;
+  }
+
+  #entry(index: number): number {
+    return this.#ring[index & (this.#ring.length - 1)];
+  }
+
+  /** `evtchn_interrupt`: disable the port and queue it, or overflow. */
+  #interrupt(port: number): void {
+    if (this.#ports.has(port)) this.#ports.set(port, false);
+    if (this.#prod - this.#cons < this.#ring.length) {
+      this.#ring[this.#prod & (this.#ring.length - 1)] = port;
+      const wasEmpty = this.#prod === this.#cons;
+      this.#prod++;
+      if (wasEmpty) this.#wake();
+    } else {
+      this.#overflow = true;
+      this.#wake();
+    }
+  }
+
+  #wake(): void {
+    const waiters = [...this.#waiters];
+    this.#waiters.clear();
+    for (const wake of waiters) wake();
+  }
+
+  unbind(port: number): void {
+    if (port >= this.#linux.nrChannels) {
+      throw new EventChannelError("unbind", "EINVAL", {
+        argument: "port",
+        value: port,
+        detail: `beyond the kernel's ${this.#linux.nrChannels} channels`,
+      });
+    }
+    if (!this.#ports.has(port)) {
+      throw new EventChannelError("unbind", "ENOTCONN", {
+        argument: "port",
+        value: port,
+        detail: "port is not bound on this handle",
+      });
+    }
+    this.#unbindFromUser(port);
+  }
+
+  #unbindFromUser(port: number): void {
+    this.#ports.delete(port);
+    this.#linux.unbind(port);
+  }
+
+  notify(port: number): void {
+    if (!this.#ports.has(port)) {
+      throw new EventChannelError("notify", "ENOTCONN", {
+        argument: "port",
+        value: port,
+        detail: "port is not bound on this handle",
+      });
+    }
+    this.#linux.notify(port);
+  }
+
+  reset(): void {
+    this.#cons = 0;
+    this.#prod = 0;
+    this.#overflow = false;
+  }
+
+  restrictDomain(domain: number): void {
+    const op = "restrict_domid";
+    if (this.#restrict !== UNRESTRICTED) {
+      throw new EventChannelError(op, "EACCES", {
+        argument: "domid",
+        value: domain,
+        detail: `already restricted to domain ${this.#restrict}`,
+      });
+    }
+    if (domain === 0 || domain >= DOMID_FIRST_RESERVED) {
+      throw new EventChannelError(op, "EINVAL", {
+        argument: "domid",
+        value: domain,
+        detail: "must be a domU id (1..0x7fef)",
+      });
+    }
+    this.#restrict = domain;
+  }
+
+  read(buffer: Uint8Array): number | null {
+    let count = Math.min(buffer.length & ~3, PAGE_SIZE);
+    if (count === 0) return 0;
+    if (this.#overflow) {
+      throw new EventChannelError("read", "EFBIG", {
+        detail: "the ring overflowed; reset the handle",
+      });
+    }
+    const available = this.#prod - this.#cons;
+    if (available === 0) return null;
+    count = Math.min(count >>> 2, available);
+    const view = new DataView(buffer.buffer, buffer.byteOffset, count * 4);
+    for (let i = 0; i < count; i++) {
+      view.setUint32(i * 4, this.#entry(this.#cons + i), true);
+    }
+    this.#cons += count;
+    return count * 4;
+  }
+
+  write(buffer: Uint8Array): number {
+    const count = Math.min(buffer.length & ~3, PAGE_SIZE);
+    const view = new DataView(buffer.buffer, buffer.byteOffset, count);
+    for (let i = 0; i < count; i += 4) {
+      const port = view.getUint32(i, true);
+      if (this.#ports.get(port) === false) {
+        this.#ports.set(port, true);
+        this.#linux.lateEoi(port);
+      }
+    }
+    return count;
+  }
+
+  readable(signal: AbortSignal): Promise<void> {
+    if (this.#closed || signal.aborted || this.#overflow || this.queued > 0) {
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => {
+      const done = () => {
+        signal.removeEventListener("abort", done);
+        this.#waiters.delete(done);
+        resolve();
+      };
+      this.#waiters.add(done);
+      signal.addEventListener("abort", done, { once: true });
+    });
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const port of this.ports) this.#unbindFromUser(port);
+    this.#wake();
+  }
+}

@@ -1,0 +1,748 @@
+/**
+ * Xen 4.17's event-channel subsystem, modelled: every `EVTCHNOP_*` operation
+ * issued by a calling domain, with Xen's checks in Xen's order and Xen's
+ * errno values (`xen/common/event_channel.c`), over many domains and vCPUs.
+ *
+ * @module
+ */
+
+import { checkUint, UINT32_MAX } from "../../../_validate.ts";
+import { EventChannelError } from "../../../errors.ts";
+import type { ChannelStatus } from "../../../hypercalls.ts";
+import { DOMID_FIRST_RESERVED, DOMID_MAX, DOMID_SELF } from "../../../xen/domid.ts";
+import type { ErrnoName } from "../../../xen/errno.ts";
+import { isGlobalVirq, NR_VIRQS, VIRQ } from "../../../xen/virq.ts";
+import { Domain, type DomainOptions, ECS } from "./domain.ts";
+
+const ERRNO_NAME: Record<number, ErrnoName> = {
+  [-22]: "EINVAL",
+  [-28]: "ENOSPC",
+  [-12]: "ENOMEM",
+};
+
+/**
+ * The hypervisor model. Each operation takes the calling domain first (the
+ * `current->domain` of a hypercall) and then the fields of the op's argument
+ * struct from `xen/include/public/event_channel.h`.
+ *
+ * Arguments are checked against their C types first (`domid_t` is 16 bits,
+ * ports, VIRQs and vCPUs 32 bits); a value no C caller could pass is refused
+ * with `EINVAL`. Every refusal is an {@linkcode EventChannelError} carrying the
+ * op, the argument to blame and Xen's errno, and leaves the model as it was,
+ * except where Xen itself keeps a side effect (a port storage bucket
+ * allocated before a later check failed).
+ *
+ * @example Two domains connected
+ * ```ts
+ * import { Hypervisor } from "./hypervisor.ts";
+ * import assert from "node:assert/strict";
+ * const xen = new Hypervisor();
+ * xen.createDomain({ domain: 0, privileged: true });
+ * xen.createDomain({ domain: 1 });
+ * const offered = xen.allocUnbound(1, 0x7ff0, 0); // domU offers to dom0
+ * const local = xen.bindInterdomain(0, 1, offered);
+ * assert.deepEqual(xen.status(0, 1, offered), {
+ *   status: "interdomain",
+ *   vcpu: 0,
+ *   remoteDomain: 0,
+ *   remotePort: local,
+ * });
+ * ```
+ */
+export class Hypervisor {
+  #domains = new Map<number, Domain>();
+  #globalVirqHandlers = new Map<number, number>();
+  /** Notifications delivered to Xen-attached ports (`xen_consumer`). */
+  xenNotifications = 0;
+
+  /**
+   * Creates a domain.
+   *
+   * @param options Id, privilege, vCPUs, port limit.
+   * @returns The domain's model.
+   * @throws {EventChannelError} `EEXIST` if the id is taken, `EINVAL` for a
+   * reserved id or a bad count.
+   */
+  createDomain(options: DomainOptions): Domain {
+    const op = "create_domain";
+    const id = checkUint(op, "domain", options.domain, DOMID_FIRST_RESERVED - 1);
+    checkUint(op, "vcpus", options.vcpus ?? 1, 4096);
+    if ((options.vcpus ?? 1) < 1) {
+      throw new EventChannelError(op, "EINVAL", {
+        argument: "vcpus",
+        value: options.vcpus,
+      });
+    }
+    if (options.maxEvtchnPort !== undefined) {
+      checkUint(op, "max_evtchn_port", options.maxEvtchnPort, UINT32_MAX);
+    }
+    if (this.#domains.has(id)) {
+      throw new EventChannelError(op, "EEXIST", { argument: "domain", value: id });
+    }
+    const domain = new Domain({ ...options, domain: id });
+    this.#domains.set(id, domain);
+    return domain;
+  }
+
+  /**
+   * Destroys a domain as `domain_kill` → `evtchn_destroy` does: it is marked
+   * dying (allocations fail with `EINVAL`), every port from the top down to 1
+   * is closed, Xen-attached ones included, so each interdomain peer becomes
+   * unbound with the dead domain as its remote; VIRQ_DOM_EXC is raised to its
+   * handler; then the id is gone (`ESRCH`).
+   *
+   * @param domain The domain id.
+   * @throws {EventChannelError} `ESRCH` for an unknown domain.
+   */
+  destroyDomain(domain: number): void {
+    const d = this.#lookup("destroy_domain", "domain", domain, -1);
+    d.dying = true;
+    for (let port = d.validEvtchns - 1; port > 0; port--) {
+      this.#close(d, port, false);
+    }
+    for (const [virq, handler] of this.#globalVirqHandlers) {
+      if (handler === d.id) this.#globalVirqHandlers.delete(virq);
+    }
+    d.upcall = undefined;
+    this.#domains.delete(d.id);
+    this.sendGlobalVirq(VIRQ.DOM_EXC);
+  }
+
+  /**
+   * A domain's model, for inspection and for the guest side.
+   *
+   * @param domain The domain id.
+   * @returns The domain, or `undefined`.
+   */
+  domain(domain: number): Domain | undefined {
+    return this.#domains.get(domain);
+  }
+
+  /** Ids of all live domains, ascending. */
+  get domainIds(): number[] {
+    return [...this.#domains.keys()].sort((a, b) => a - b);
+  }
+
+  /**
+   * Sets or clears the toolstack's pause (`controller_pause_count`), which
+   * `reset` of another domain requires.
+   *
+   * @param domain The domain id.
+   * @param paused Whether paused.
+   */
+  setPaused(domain: number, paused: boolean): void {
+    this.#lookup("pause", "domain", domain, -1).pauseCount = paused ? 1 : 0;
+  }
+
+  // ------------------------------------------------------------ helpers
+
+  #caller(op: string, caller: number): Domain {
+    const d = this.#domains.get(caller);
+    if (d === undefined) {
+      throw new EventChannelError(op, "ESRCH", {
+        argument: "caller",
+        value: caller,
+        detail: "no such calling domain",
+      });
+    }
+    return d;
+  }
+
+  /** `rcu_lock_domain_by_any_id`: DOMID_SELF is the caller; misses are ESRCH. */
+  #lookup(op: string, argument: string, dom: number, caller: number): Domain {
+    checkUint(op, argument, dom, DOMID_MAX);
+    const id = dom === DOMID_SELF && caller >= 0 ? caller : dom;
+    const d = this.#domains.get(id);
+    if (d === undefined) {
+      throw new EventChannelError(op, "ESRCH", { argument, value: dom });
+    }
+    return d;
+  }
+
+  /** XSM dummy policy `XSM_TARGET`: self, device model, or control domain. */
+  #target(op: string, src: Domain, tgt: Domain, argument: string): void {
+    if (src === tgt || src.target === tgt.id || src.privileged) return;
+    throw new EventChannelError(op, "EPERM", {
+      argument,
+      value: tgt.id,
+      detail: `domain ${src.id} has no rights over domain ${tgt.id}`,
+    });
+  }
+
+  #allocate(op: string, d: Domain, argument: string): number {
+    const port = d.allocatePort();
+    if (port < 0) {
+      throw new EventChannelError(op, ERRNO_NAME[port], {
+        argument,
+        value: d.id,
+        detail: port === -28
+          ? `no free port at or below ${
+            Math.min(d.maxEvtchnPort, d.maxEvtchns - 1)
+          }`
+          : "domain is dying",
+      });
+    }
+    return port;
+  }
+
+  #validPort(op: string, d: Domain, port: number, argument = "port"): number {
+    checkUint(op, argument, port, UINT32_MAX);
+    if (!d.isValid(port)) {
+      throw new EventChannelError(op, "EINVAL", {
+        argument,
+        value: port,
+        detail: `beyond the domain's port storage (${d.validEvtchns})`,
+      });
+    }
+    return port;
+  }
+
+  #vcpu(op: string, d: Domain, vcpu: number): number {
+    checkUint(op, "vcpu", vcpu, UINT32_MAX);
+    if (vcpu >= d.vcpus) {
+      throw new EventChannelError(op, "ENOENT", {
+        argument: "vcpu",
+        value: vcpu,
+        detail: `domain ${d.id} has ${d.vcpus} vCPU(s)`,
+      });
+    }
+    return vcpu;
+  }
+
+  // --------------------------------------------------------- operations
+
+  /**
+   * `EVTCHNOP_alloc_unbound` (6): a port in `dom` that `remoteDom` may bind.
+   * `remoteDom` is stored unchecked; DOMID_SELF there means the caller.
+   *
+   * @param caller The calling domain.
+   * @param dom Where to allocate (DOMID_SELF allowed).
+   * @param remoteDom Who may connect.
+   * @returns The new port.
+   * @throws {EventChannelError} `ESRCH`, `ENOSPC`, `EINVAL` (dying), `EPERM`.
+   */
+  allocUnbound(caller: number, dom: number, remoteDom: number): number {
+    const op = "alloc_unbound";
+    const c = this.#caller(op, caller);
+    const d = this.#lookup(op, "dom", dom, caller);
+    checkUint(op, "remote_dom", remoteDom, DOMID_MAX);
+    const port = this.#allocate(op, d, "dom");
+    if (!(c === d || c.target === d.id || c.privileged)) {
+      d.releaseUnusedPort(port);
+      this.#target(op, c, d, "dom");
+    }
+    d.state[port] = ECS.UNBOUND;
+    d.remoteDomain[port] = remoteDom === DOMID_SELF ? c.id : remoteDom;
+    d.notifyVcpu[port] = 0;
+    d.abi.initPort(port);
+    return port;
+  }
+
+  /**
+   * `EVTCHNOP_bind_interdomain` (0): connects to `remotePort` of
+   * `remoteDom`, which must be unbound and offered to the caller. The new
+   * local port is always set pending.
+   *
+   * @param caller The calling domain.
+   * @param remoteDom The remote domain (DOMID_SELF for loopback).
+   * @param remotePort The remote, unbound port.
+   * @returns The new local port.
+   * @throws {EventChannelError} `ESRCH`, `ENOSPC`, `EINVAL`.
+   */
+  bindInterdomain(
+    caller: number,
+    remoteDom: number,
+    remotePort: number,
+  ): number {
+    const op = "bind_interdomain";
+    const ld = this.#caller(op, caller);
+    const rd = this.#lookup(op, "remote_dom", remoteDom, caller);
+    checkUint(op, "remote_port", remotePort, UINT32_MAX);
+    const lport = this.#allocate(op, ld, "local_port");
+    if (
+      !rd.isValid(remotePort) || rd.state[remotePort] !== ECS.UNBOUND ||
+      rd.remoteDomain[remotePort] !== ld.id
+    ) {
+      ld.releaseUnusedPort(lport);
+      throw new EventChannelError(op, "EINVAL", {
+        argument: "remote_port",
+        value: remotePort,
+        detail: rd.isValid(remotePort)
+          ? `not an unbound port offered to domain ${ld.id}`
+          : `beyond domain ${rd.id}'s port storage`,
+      });
+    }
+    ld.state[lport] = ECS.INTERDOMAIN;
+    ld.remoteDomain[lport] = rd.id;
+    ld.remotePort[lport] = remotePort;
+    ld.notifyVcpu[lport] = 0;
+    ld.abi.initPort(lport);
+    rd.state[remotePort] = ECS.INTERDOMAIN;
+    rd.remoteDomain[remotePort] = ld.id;
+    rd.remotePort[remotePort] = lport;
+    // Xen: "We may have lost notifications on the remote unbound port."
+    ld.setPending(lport, ld.notifyVcpu[lport]);
+    return lport;
+  }
+
+  /**
+   * `EVTCHNOP_bind_virq` (1).
+   *
+   * @param caller The calling domain.
+   * @param virq The VIRQ (< 24).
+   * @param vcpu The vCPU; must be 0 for a global VIRQ.
+   * @returns The new port.
+   * @throws {EventChannelError} `EINVAL`, `ENOENT`, `EEXIST`, `ENOSPC`.
+   */
+  bindVirq(caller: number, virq: number, vcpu: number): number {
+    const op = "bind_virq";
+    const d = this.#caller(op, caller);
+    checkUint(op, "virq", virq, UINT32_MAX);
+    checkUint(op, "vcpu", vcpu, UINT32_MAX);
+    if (virq >= NR_VIRQS) {
+      throw new EventChannelError(op, "EINVAL", {
+        argument: "virq",
+        value: virq,
+        detail: `VIRQ must be below ${NR_VIRQS}`,
+      });
+    }
+    if (isGlobalVirq(virq) && vcpu !== 0) {
+      throw new EventChannelError(op, "EINVAL", {
+        argument: "vcpu",
+        value: vcpu,
+        detail: "a global VIRQ is bound on vCPU 0",
+      });
+    }
+    this.#vcpu(op, d, vcpu);
+    if (d.virqPort(virq, vcpu) !== 0) {
+      throw new EventChannelError(op, "EEXIST", {
+        argument: "virq",
+        value: virq,
+        detail: `already bound to port ${d.virqPort(virq, vcpu)}`,
+      });
+    }
+    const port = this.#allocate(op, d, "port");
+    d.state[port] = ECS.VIRQ;
+    d.notifyVcpu[port] = vcpu;
+    d.irq[port] = virq;
+    d.abi.initPort(port);
+    d.virqToPort[vcpu * NR_VIRQS + virq] = port;
+    return port;
+  }
+
+  /**
+   * `EVTCHNOP_bind_pirq` (2): binds a physical IRQ the domain may use
+   * (PV rules: `pirq_access_permitted`; the control domain may use any).
+   *
+   * @param caller The calling domain.
+   * @param pirq The PIRQ.
+   * @param flags `BIND_PIRQ__WILL_SHARE` (1) or 0.
+   * @returns The new port.
+   * @throws {EventChannelError} `EINVAL`, `EPERM`, `EEXIST`, `ENOSPC`.
+   */
+  bindPirq(caller: number, pirq: number, flags = 0): number {
+    const op = "bind_pirq";
+    const d = this.#caller(op, caller);
+    checkUint(op, "pirq", pirq, UINT32_MAX);
+    checkUint(op, "flags", flags, UINT32_MAX);
+    if (pirq >= d.nrPirqs) {
+      throw new EventChannelError(op, "EINVAL", {
+        argument: "pirq",
+        value: pirq,
+        detail: `domain has ${d.nrPirqs} PIRQs`,
+      });
+    }
+    if (!d.privileged && !d.pirqAccess.has(pirq)) {
+      throw new EventChannelError(op, "EPERM", {
+        argument: "pirq",
+        value: pirq,
+        detail: "PIRQ not granted to this domain",
+      });
+    }
+    if (d.pirqToPort.has(pirq)) {
+      throw new EventChannelError(op, "EEXIST", { argument: "pirq", value: pirq });
+    }
+    const port = this.#allocate(op, d, "port");
+    d.state[port] = ECS.PIRQ;
+    d.irq[port] = pirq;
+    d.notifyVcpu[port] = 0;
+    d.abi.initPort(port);
+    d.pirqToPort.set(pirq, port);
+    return port;
+  }
+
+  /**
+   * `EVTCHNOP_bind_ipi` (7).
+   *
+   * @param caller The calling domain.
+   * @param vcpu The vCPU to notify.
+   * @returns The new port.
+   * @throws {EventChannelError} `ENOENT`, `ENOSPC`.
+   */
+  bindIpi(caller: number, vcpu: number): number {
+    const op = "bind_ipi";
+    const d = this.#caller(op, caller);
+    this.#vcpu(op, d, vcpu);
+    const port = this.#allocate(op, d, "port");
+    d.state[port] = ECS.IPI;
+    d.notifyVcpu[port] = vcpu;
+    d.abi.initPort(port);
+    return port;
+  }
+
+  /**
+   * `EVTCHNOP_close` (3). Closing one end of an interdomain channel leaves the
+   * other end unbound, waiting for the closer's domain.
+   *
+   * @param caller The calling domain.
+   * @param port The port.
+   * @throws {EventChannelError} `EINVAL` for an invalid, free, reserved or
+   * Xen-attached port.
+   */
+  close(caller: number, port: number): void {
+    const op = "close";
+    const d = this.#caller(op, caller);
+    this.#validPort(op, d, port);
+    const rc = this.#close(d, port, true);
+    if (rc !== 0) {
+      throw new EventChannelError(op, "EINVAL", {
+        argument: "port",
+        value: port,
+        detail: d.xenConsumer[port] ? "port is Xen's" : "port is not bound",
+      });
+    }
+  }
+
+  /** `evtchn_close`; returns 0 or -EINVAL. */
+  #close(d: Domain, port: number, guest: boolean): number {
+    if (guest && d.xenConsumer[port]) return -22;
+    switch (d.state[port]) {
+      case ECS.FREE:
+      case ECS.RESERVED:
+        return -22;
+      case ECS.PIRQ:
+        d.pirqToPort.delete(d.irq[port]);
+        break;
+      case ECS.VIRQ: {
+        const virq = d.irq[port];
+        const vcpu = isGlobalVirq(virq) ? 0 : d.notifyVcpu[port];
+        d.virqToPort[vcpu * NR_VIRQS + virq] = 0;
+        break;
+      }
+      case ECS.INTERDOMAIN: {
+        const rd = this.#domains.get(d.remoteDomain[port])!;
+        const rport = d.remotePort[port];
+        d.free(port);
+        rd.state[rport] = ECS.UNBOUND;
+        rd.remoteDomain[rport] = d.id;
+        rd.remotePort[rport] = 0;
+        return 0;
+      }
+    }
+    d.free(port);
+    return 0;
+  }
+
+  /**
+   * `EVTCHNOP_send` (4): interdomain → the peer's port is set pending on its
+   * notify vCPU; IPI → the port itself; unbound → silently dropped.
+   *
+   * @param caller The calling domain.
+   * @param port The local port.
+   * @throws {EventChannelError} `EINVAL` for other states.
+   */
+  send(caller: number, port: number): void {
+    const op = "send";
+    const d = this.#caller(op, caller);
+    this.#validPort(op, d, port);
+    if (d.xenConsumer[port]) {
+      throw new EventChannelError(op, "EINVAL", {
+        argument: "port",
+        value: port,
+        detail: "port is Xen's",
+      });
+    }
+    switch (d.state[port]) {
+      case ECS.INTERDOMAIN: {
+        const rd = this.#domains.get(d.remoteDomain[port])!;
+        const rport = d.remotePort[port];
+        if (rd.xenConsumer[rport]) this.xenNotifications++;
+        else rd.setPending(rport, rd.notifyVcpu[rport]);
+        return;
+      }
+      case ECS.IPI:
+        d.setPending(port, d.notifyVcpu[port]);
+        return;
+      case ECS.UNBOUND:
+        return;
+      default:
+        throw new EventChannelError(op, "EINVAL", {
+          argument: "port",
+          value: port,
+          detail: "only interdomain, IPI and unbound ports can send",
+        });
+    }
+  }
+
+  /**
+   * `EVTCHNOP_status` (5).
+   *
+   * @param caller The calling domain.
+   * @param dom The domain whose port to report (DOMID_SELF allowed).
+   * @param port The port.
+   * @returns The state, notify vCPU and the state's fields.
+   * @throws {EventChannelError} `ESRCH`, `EINVAL` (checked before
+   * privilege), `EACCES` (Xen-attached), `EPERM`.
+   */
+  status(caller: number, dom: number, port: number): ChannelStatus {
+    const op = "status";
+    const c = this.#caller(op, caller);
+    const d = this.#lookup(op, "dom", dom, caller);
+    this.#validPort(op, d, port);
+    if (d.xenConsumer[port]) {
+      throw new EventChannelError(op, "EACCES", {
+        argument: "port",
+        value: port,
+        detail: "port is Xen's",
+      });
+    }
+    this.#target(op, c, d, "dom");
+    return channelStatus(d, port);
+  }
+
+  /**
+   * `EVTCHNOP_bind_vcpu` (8): changes the notify vCPU of a global VIRQ,
+   * unbound, interdomain or PIRQ port; an event already pending stays where
+   * it was signalled.
+   *
+   * @param caller The calling domain.
+   * @param port The port.
+   * @param vcpu The new vCPU.
+   * @throws {EventChannelError} `ENOENT` (vCPU, checked first), `EINVAL`.
+   */
+  bindVcpu(caller: number, port: number, vcpu: number): void {
+    const op = "bind_vcpu";
+    const d = this.#caller(op, caller);
+    checkUint(op, "port", port, UINT32_MAX);
+    this.#vcpu(op, d, vcpu);
+    this.#validPort(op, d, port);
+    const state = d.state[port];
+    const movable = !d.xenConsumer[port] &&
+      (state === ECS.UNBOUND || state === ECS.INTERDOMAIN ||
+        state === ECS.PIRQ ||
+        (state === ECS.VIRQ && isGlobalVirq(d.irq[port])));
+    if (!movable) {
+      throw new EventChannelError(op, "EINVAL", {
+        argument: "port",
+        value: port,
+        detail: "this channel type cannot change vCPU",
+      });
+    }
+    d.notifyVcpu[port] = vcpu;
+  }
+
+  /**
+   * `EVTCHNOP_unmask` (9): clears the mask and re-delivers a pending event.
+   * A no-op that still succeeds on free, reserved or Xen-attached ports.
+   *
+   * @param caller The calling domain.
+   * @param port The port.
+   * @throws {EventChannelError} `EINVAL` for an invalid port.
+   */
+  unmask(caller: number, port: number): void {
+    const op = "unmask";
+    const d = this.#caller(op, caller);
+    this.#validPort(op, d, port);
+    if (d.isUsable(port)) d.abi.unmask(port, d.notifyVcpu[port]);
+  }
+
+  /**
+   * `EVTCHNOP_reset` (10): closes every port of `dom` (Xen-attached ones
+   * excepted), as the guest would; peers become unbound.
+   *
+   * @param caller The calling domain.
+   * @param dom The domain (DOMID_SELF allowed).
+   * @throws {EventChannelError} `ESRCH`, `EPERM`, `EINVAL` (another domain
+   * not paused by the toolstack).
+   */
+  reset(caller: number, dom: number): void {
+    this.#reset("reset", caller, dom, false);
+  }
+
+  /**
+   * `EVTCHNOP_reset_cont` (14): resumes a preempted reset. The model's resets
+   * always complete, so after the checks of `reset` this gives `EBUSY`.
+   *
+   * @param caller The calling domain.
+   * @param dom The domain.
+   * @throws {EventChannelError} As `reset`, then `EBUSY`.
+   */
+  resetCont(caller: number, dom: number): void {
+    this.#reset("reset_cont", caller, dom, true);
+  }
+
+  #reset(op: string, caller: number, dom: number, resuming: boolean): void {
+    const c = this.#caller(op, caller);
+    const d = this.#lookup(op, "dom", dom, caller);
+    this.#target(op, c, d, "dom");
+    if (d !== c && d.pauseCount === 0) {
+      throw new EventChannelError(op, "EINVAL", {
+        argument: "dom",
+        value: dom,
+        detail: "the domain must be paused by the toolstack",
+      });
+    }
+    if (resuming) {
+      throw new EventChannelError(op, "EBUSY", {
+        argument: "dom",
+        value: dom,
+        detail: "no reset in progress",
+      });
+    }
+    for (
+      let port = 1;
+      d.isValid(port) && d.activeEvtchns > d.xenEvtchns;
+      port++
+    ) {
+      this.#close(d, port, true);
+    }
+  }
+
+  // ---------------------------------------------------- the outside world
+
+  /**
+   * Raises a VIRQ in a domain: a per-vCPU VIRQ on `vcpu`
+   * (`send_guest_vcpu_virq`), a global one through vCPU 0's binding to the
+   * port's notify vCPU (`send_guest_global_virq`). Nothing happens if the
+   * VIRQ is not bound.
+   *
+   * @param domain The domain.
+   * @param virq The VIRQ.
+   * @param vcpu The vCPU, for per-vCPU VIRQs.
+   */
+  raiseVirq(domain: number, virq: number, vcpu = 0): void {
+    const op = "raise_virq";
+    const d = this.#lookup(op, "domain", domain, -1);
+    checkUint(op, "virq", virq, NR_VIRQS - 1);
+    this.#vcpu(op, d, vcpu);
+    if (isGlobalVirq(virq)) {
+      const port = d.virqPort(virq, 0);
+      if (port !== 0) d.setPending(port, d.notifyVcpu[port]);
+    } else {
+      const port = d.virqPort(virq, vcpu);
+      if (port !== 0) d.setPending(port, vcpu);
+    }
+  }
+
+  /**
+   * `send_global_virq`: raises a global VIRQ in its handler domain, or in the
+   * hardware domain (dom0) when none is set.
+   *
+   * @param virq A global VIRQ.
+   */
+  sendGlobalVirq(virq: number): void {
+    const handler = this.#globalVirqHandlers.get(virq) ?? 0;
+    if (this.#domains.has(handler)) this.raiseVirq(handler, virq);
+  }
+
+  /**
+   * Makes a domain the handler of a global VIRQ
+   * (`XEN_DOMCTL_set_virq_handler`).
+   *
+   * @param virq A global VIRQ.
+   * @param domain The handler.
+   */
+  setGlobalVirqHandler(virq: number, domain: number): void {
+    const op = "set_virq_handler";
+    checkUint(op, "virq", virq, NR_VIRQS - 1);
+    this.#lookup(op, "domain", domain, -1);
+    this.#globalVirqHandlers.set(virq, domain);
+  }
+
+  /**
+   * Grants a domain access to a physical IRQ (`irq_permit_access`).
+   *
+   * @param domain The domain.
+   * @param pirq The PIRQ.
+   */
+  grantPirq(domain: number, pirq: number): void {
+    const d = this.#lookup("grant_pirq", "domain", domain, -1);
+    d.pirqAccess.add(checkUint("grant_pirq", "pirq", pirq, d.nrPirqs - 1));
+  }
+
+  /**
+   * A physical interrupt fires: if the domain bound `pirq`, its port is set
+   * pending on its notify vCPU (`send_guest_pirq`).
+   *
+   * @param domain The domain.
+   * @param pirq The PIRQ.
+   */
+  assertPirq(domain: number, pirq: number): void {
+    const d = this.#lookup("assert_pirq", "domain", domain, -1);
+    const port = d.pirqToPort.get(pirq);
+    if (port !== undefined) d.setPending(port, d.notifyVcpu[port]);
+  }
+
+  /**
+   * A port whose local end Xen itself consumes
+   * (`alloc_unbound_xen_event_channel`, used by ioreq servers and
+   * vm_event): the guest may not close, send on or move it.
+   *
+   * @param domain The domain holding the port.
+   * @param remoteDom The domain allowed to bind to it.
+   * @returns The port.
+   */
+  allocXenChannel(domain: number, remoteDom: number): number {
+    const op = "alloc_xen_channel";
+    const d = this.#lookup(op, "domain", domain, -1);
+    checkUint(op, "remote_dom", remoteDom, DOMID_MAX);
+    const port = this.#allocate(op, d, "domain");
+    d.state[port] = ECS.UNBOUND;
+    d.remoteDomain[port] = remoteDom;
+    d.xenConsumer[port] = 1;
+    d.xenEvtchns++;
+    d.abi.initPort(port);
+    return port;
+  }
+}
+
+/**
+ * What `EVTCHNOP_status` reports for a valid port of a domain.
+ *
+ * @param d The domain.
+ * @param port A valid port.
+ * @returns The status.
+ *
+ * @example
+ * ```ts
+ * import { Domain } from "./domain.ts";
+ * import { channelStatus } from "./hypervisor.ts";
+ * import assert from "node:assert/strict";
+ * assert.deepEqual(channelStatus(new Domain({ domain: 1 }), 0), {
+ *   status: "closed",
+ *   vcpu: 0,
+ * });
+ * ```
+ */
+export function channelStatus(d: Domain, port: number): ChannelStatus {
+  const vcpu = d.notifyVcpu[port];
+  switch (d.state[port]) {
+    case ECS.UNBOUND:
+      return { status: "unbound", vcpu, remoteDomain: d.remoteDomain[port] };
+    case ECS.INTERDOMAIN:
+      return {
+        status: "interdomain",
+        vcpu,
+        remoteDomain: d.remoteDomain[port],
+        remotePort: d.remotePort[port],
+      };
+    case ECS.PIRQ:
+      return { status: "pirq", vcpu, pirq: d.irq[port] };
+    case ECS.VIRQ:
+      return { status: "virq", vcpu, virq: d.irq[port] };
+    case ECS.IPI:
+      return { status: "ipi", vcpu };
+    default:
+      return { status: "closed", vcpu };
+  }
+}

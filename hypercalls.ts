@@ -1,0 +1,69 @@
+/**
+ * The dom0 hypercall level: the `EVTCHNOP_*` operations that a control domain
+ * issues directly (libxenctrl's `xc_evtchn_status`, `xc_evtchn_alloc_unbound`
+ * and `xc_evtchn_reset`), which the evtchn device does not offer.
+ *
+ * @module
+ */
+
+import type { ChannelStatusName } from "./xen/event_channel.ts";
+
+/**
+ * What `EVTCHNOP_status` reports for one port: its state, its notify vCPU and
+ * the state's own fields (`u` in `struct evtchn_status`).
+ *
+ * @example
+ * ```ts
+ * import type { ChannelStatus } from "./hypercalls.ts";
+ * const status: ChannelStatus = {
+ *   status: "interdomain",
+ *   vcpu: 0,
+ *   remoteDomain: 1,
+ *   remotePort: 5,
+ * };
+ * ```
+ */
+export type ChannelStatus =
+  | { status: "closed"; vcpu: number }
+  | { status: "unbound"; vcpu: number; remoteDomain: number }
+  | {
+    status: "interdomain";
+    vcpu: number;
+    remoteDomain: number;
+    remotePort: number;
+  }
+  | { status: "pirq"; vcpu: number; pirq: number }
+  | { status: "virq"; vcpu: number; virq: number }
+  | { status: "ipi"; vcpu: number };
+
+/** Every state name `EVTCHNOP_status` can report. */
+export type { ChannelStatusName };
+
+/**
+ * Event-channel hypercalls issued by one calling domain on any domain, with
+ * Xen's checks (privilege, domain lookup, port validity). Failures throw
+ * `EventChannelError` carrying Xen's errno.
+ *
+ * @example On the in-memory hypervisor
+ * ```ts
+ * import { MemoryXen } from "./backends/memory/mod.ts";
+ * import assert from "node:assert/strict";
+ * const xen = new MemoryXen();
+ * xen.createDomain({ domain: 1 });
+ * const dom0 = xen.hypercalls(0);
+ * const port = dom0.allocUnbound(1, 0);
+ * assert.deepEqual(dom0.status(1, port), {
+ *   status: "unbound",
+ *   vcpu: 0,
+ *   remoteDomain: 0,
+ * });
+ * ```
+ */
+export interface Dom0Hypercalls {
+  /** `EVTCHNOP_status` of `port` in `domain`. */
+  status(domain: number, port: number): ChannelStatus;
+  /** `EVTCHNOP_alloc_unbound` in `domain` for `remoteDomain`; the port. */
+  allocUnbound(domain: number, remoteDomain: number): number;
+  /** `EVTCHNOP_reset` of `domain` (never dom0 itself on a real host). */
+  reset(domain: number): void;
+}

@@ -1,0 +1,53 @@
+/**
+ * Reserved domain ids, from Xen's `xen/include/public/xen.h`.
+ *
+ * @module
+ */
+
+/**
+ * "The calling domain" wherever Xen resolves a `domid_t` (xen.h `DOMID_SELF`).
+ *
+ * @example
+ * ```ts
+ * import { DOMID_SELF } from "./domid.ts";
+ * import assert from "node:assert/strict";
+ * assert.equal(DOMID_SELF, 0x7ff0);
+ * ```
+ */
+export const DOMID_SELF = 0x7ff0;
+
+/**
+ * First id that is not an ordinary domain (xen.h `DOMID_FIRST_RESERVED`).
+ *
+ * @example
+ * ```ts
+ * import { DOMID_FIRST_RESERVED } from "./domid.ts";
+ * import assert from "node:assert/strict";
+ * assert.equal(DOMID_FIRST_RESERVED, 0x7ff0);
+ * ```
+ */
+export const DOMID_FIRST_RESERVED = 0x7ff0;
+
+/**
+ * The "no domain" id (xen.h `DOMID_INVALID`).
+ *
+ * @example
+ * ```ts
+ * import { DOMID_INVALID } from "./domid.ts";
+ * import assert from "node:assert/strict";
+ * assert.equal(DOMID_INVALID, 0x7ff4);
+ * ```
+ */
+export const DOMID_INVALID = 0x7ff4;
+
+/**
+ * Largest value of a `domid_t` (uint16 in xen.h).
+ *
+ * @example
+ * ```ts
+ * import { DOMID_MAX } from "./domid.ts";
+ * import assert from "node:assert/strict";
+ * assert.equal(DOMID_MAX, 0xffff);
+ * ```
+ */
+export const DOMID_MAX = 0xffff;
