@@ -20,6 +20,9 @@ const MASK_EXPLICIT = 1;
 const MASK_TEMPORARY = 2;
 /** Linux `EVT_MASK_REASON_EOI_PENDING`. */
 const MASK_EOI_PENDING = 4;
+const MASK_REASONS = 7;
+const LATE_EOI = 0x40;
+const BOUND = 0x80;
 
 /** Options for a modelled Linux guest. */
 export interface LinuxGuestOptions {
@@ -60,10 +63,18 @@ export class LinuxGuest {
   readonly domain: number;
   #d: Domain;
   #consumer: TwoLevelConsumer;
-  #handlers = new Map<number, (port: number) => void>();
-  #lateEoi = new Set<number>();
-  #maskReasons = new Map<number, number>();
+  // Per port, indexed by port number (no allocation per event).
+  #handlers: (((port: number) => void) | undefined)[] = [];
+  /** Bit 7: bound to a handler; bit 6: late EOI; bits 0-2: mask reasons. */
+  #flags = new Uint8Array(1024);
   #lastSelectedCpu = 0;
+  #handlePort = (port: number): void => {
+    const flags = this.#flags[port];
+    if (flags & LATE_EOI) this.#mask(port, MASK_EOI_PENDING);
+    const info = this.#d.sharedInfo;
+    info.pending[port >>> 5] &= ~(1 << (port & 31)); // clear_evtchn
+    if (flags & BOUND) this.#handlers[port]!(port);
+  };
 
   /**
    * Boots the guest's event handling: masks every port, registers the upcall.
@@ -121,8 +132,19 @@ export class LinuxGuest {
    * @param handler Called on each delivery.
    */
   bind(port: number, handler: (port: number) => void): void {
-    this.#handlers.set(port, handler);
-    this.#maskReasons.set(port, 0);
+    this.#bind(port, handler, 0);
+  }
+
+  #bind(port: number, handler: (port: number) => void, flags: number): void {
+    if (port >= this.#flags.length) {
+      let size = this.#flags.length;
+      while (size <= port) size *= 2;
+      const bigger = new Uint8Array(size);
+      bigger.set(this.#flags);
+      this.#flags = bigger;
+    }
+    this.#handlers[port] = handler;
+    this.#flags[port] = BOUND | flags;
     this.xen.unmask(this.domain, port);
   }
 
@@ -134,8 +156,7 @@ export class LinuxGuest {
    * @param handler Called on each delivery.
    */
   bindLateEoi(port: number, handler: (port: number) => void): void {
-    this.#lateEoi.add(port);
-    this.bind(port, handler);
+    this.#bind(port, handler, LATE_EOI);
   }
 
   /**
@@ -146,9 +167,8 @@ export class LinuxGuest {
    */
   unbind(port: number): void {
     this.#mask(port, MASK_EXPLICIT);
-    this.#handlers.delete(port);
-    this.#lateEoi.delete(port);
-    this.#maskReasons.delete(port);
+    this.#handlers[port] = undefined;
+    this.#flags[port] = 0;
     try {
       this.xen.close(this.domain, port);
     } catch (error) {
@@ -202,27 +222,24 @@ export class LinuxGuest {
   }
 
   #mask(port: number, reason: number): void {
-    const reasons = this.#maskReasons.get(port) ?? 0;
-    this.#maskReasons.set(port, reasons | reason);
-    if (reasons === 0) {
+    const flags = this.#flags[port];
+    if (flags === undefined) return;
+    this.#flags[port] = flags | reason;
+    if ((flags & MASK_REASONS) === 0) {
       this.#d.sharedInfo.mask[port >>> 5] |= 1 << (port & 31);
     }
   }
 
   #unmask(port: number, reason: number): void {
-    const reasons = this.#maskReasons.get(port);
-    if (reasons === undefined || !(reasons & reason)) return;
-    const left = reasons & ~reason;
-    this.#maskReasons.set(port, left);
-    if (left === 0) this.xen.unmask(this.domain, port);
+    const flags = this.#flags[port];
+    if (!(flags & BOUND) || !(flags & reason)) return;
+    this.#flags[port] = flags & ~reason;
+    if ((flags & MASK_REASONS & ~reason) === 0) {
+      this.xen.unmask(this.domain, port);
+    }
   }
 
   #upcall(vcpu: number): void {
-    this.#consumer.handleEvents(vcpu, (port) => {
-      const info = this.#d.sharedInfo;
-      if (this.#lateEoi.has(port)) this.#mask(port, MASK_EOI_PENDING);
-      info.pending[port >>> 5] &= ~(1 << (port & 31)); // clear_evtchn
-      this.#handlers.get(port)?.(port);
-    });
+    this.#consumer.handleEvents(vcpu, this.#handlePort);
   }
 }

@@ -85,7 +85,8 @@ function apply(xen: Hypervisor, s: Step): void {
       const d = xen.domain(c)!;
       if (!(Number.isInteger(a) && a >= 0 && a < d.vcpus)) return;
       d.sharedInfo.exchangeUpcallPending(a, 0);
-      const [lo, hi] = d.sharedInfo.takeSelector(a);
+      d.sharedInfo.takeSelector(a);
+      const lo = d.sharedInfo.takenLow, hi = d.sharedInfo.takenHigh;
       for (let w = 0; w < 64; w++) {
         if (!((w < 32 ? lo >>> w : hi >>> (w - 32)) & 1)) continue;
         for (let i = 2 * w; i < 2 * w + 2; i++) {

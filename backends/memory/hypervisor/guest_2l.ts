@@ -77,7 +77,8 @@ export class TwoLevelConsumer {
   handleEvents(vcpu: number, handle: (port: number) => void): void {
     const info = this.#domain.sharedInfo;
     info.exchangeUpcallPending(vcpu, 0);
-    let [selLo, selHi] = info.takeSelector(vcpu);
+    info.takeSelector(vcpu);
+    let selLo = info.takenLow, selHi = info.takenHigh;
     const startWord = this.#wordIdx[vcpu];
     const startBit = this.#bitIdx[vcpu];
     let wordIdx = startWord;

@@ -50,7 +50,10 @@ const ERRNO_NAME: Record<number, ErrnoName> = {
  * ```
  */
 export class Hypervisor {
-  #domains = new Map<number, Domain>();
+  // Indexed by domain id: a lookup per hypercall must not depend on how many
+  // domains exist.
+  #domains: (Domain | undefined)[] = new Array(DOMID_FIRST_RESERVED);
+  #ids = new Set<number>();
   #globalVirqHandlers = new Map<number, number>();
   /** Notifications delivered to Xen-attached ports (`xen_consumer`). */
   xenNotifications = 0;
@@ -76,11 +79,12 @@ export class Hypervisor {
     if (options.maxEvtchnPort !== undefined) {
       checkUint(op, "max_evtchn_port", options.maxEvtchnPort, UINT32_MAX);
     }
-    if (this.#domains.has(id)) {
+    if (this.#domains[id] !== undefined) {
       throw new EventChannelError(op, "EEXIST", { argument: "domain", value: id });
     }
     const domain = new Domain({ ...options, domain: id });
-    this.#domains.set(id, domain);
+    this.#domains[id] = domain;
+    this.#ids.add(id);
     return domain;
   }
 
@@ -104,7 +108,8 @@ export class Hypervisor {
       if (handler === d.id) this.#globalVirqHandlers.delete(virq);
     }
     d.upcall = undefined;
-    this.#domains.delete(d.id);
+    this.#domains[d.id] = undefined;
+    this.#ids.delete(d.id);
     this.sendGlobalVirq(VIRQ.DOM_EXC);
   }
 
@@ -115,12 +120,12 @@ export class Hypervisor {
    * @returns The domain, or `undefined`.
    */
   domain(domain: number): Domain | undefined {
-    return this.#domains.get(domain);
+    return this.#domains[domain];
   }
 
   /** Ids of all live domains, ascending. */
   get domainIds(): number[] {
-    return [...this.#domains.keys()].sort((a, b) => a - b);
+    return [...this.#ids].sort((a, b) => a - b);
   }
 
   /**
@@ -137,7 +142,7 @@ export class Hypervisor {
   // ------------------------------------------------------------ helpers
 
   #caller(op: string, caller: number): Domain {
-    const d = this.#domains.get(caller);
+    const d = this.#domains[caller];
     if (d === undefined) {
       throw new EventChannelError(op, "ESRCH", {
         argument: "caller",
@@ -152,7 +157,7 @@ export class Hypervisor {
   #lookup(op: string, argument: string, dom: number, caller: number): Domain {
     checkUint(op, argument, dom, DOMID_MAX);
     const id = dom === DOMID_SELF && caller >= 0 ? caller : dom;
-    const d = this.#domains.get(id);
+    const d = Number.isInteger(id) ? this.#domains[id] : undefined;
     if (d === undefined) {
       throw new EventChannelError(op, "ESRCH", { argument, value: dom });
     }
@@ -430,7 +435,7 @@ export class Hypervisor {
         break;
       }
       case ECS.INTERDOMAIN: {
-        const rd = this.#domains.get(d.remoteDomain[port])!;
+        const rd = this.#domains[d.remoteDomain[port]]!;
         const rport = d.remotePort[port];
         d.free(port);
         rd.state[rport] = ECS.UNBOUND;
@@ -464,7 +469,7 @@ export class Hypervisor {
     }
     switch (d.state[port]) {
       case ECS.INTERDOMAIN: {
-        const rd = this.#domains.get(d.remoteDomain[port])!;
+        const rd = this.#domains[d.remoteDomain[port]]!;
         const rport = d.remotePort[port];
         if (rd.xenConsumer[rport]) this.xenNotifications++;
         else rd.setPending(rport, rd.notifyVcpu[rport]);
@@ -642,7 +647,7 @@ export class Hypervisor {
    */
   sendGlobalVirq(virq: number): void {
     const handler = this.#globalVirqHandlers.get(virq) ?? 0;
-    if (this.#domains.has(handler)) this.raiseVirq(handler, virq);
+    if (this.#domains[handler] !== undefined) this.raiseVirq(handler, virq);
   }
 
   /**

@@ -151,16 +151,22 @@ export class SharedInfo {
   }
 
   /**
-   * Exchanges `evtchn_pending_sel` with 0, as a guest's upcall does.
+   * Exchanges `evtchn_pending_sel` with 0, as a guest's upcall does. The old
+   * value is left in {@linkcode SharedInfo.takenLow} and
+   * {@linkcode SharedInfo.takenHigh} (no allocation on the hot path).
    *
    * @param vcpu The vCPU.
-   * @returns The old selector as `[low 32 bits, high 32 bits]`.
    */
-  takeSelector(vcpu: number): [number, number] {
+  takeSelector(vcpu: number): void {
     const i = this.selectorIndex(vcpu, 0);
-    const lo = this.#words[i], hi = this.#words[i + 1];
+    this.takenLow = this.#words[i];
+    this.takenHigh = this.#words[i + 1];
     this.#words[i] = 0;
     this.#words[i + 1] = 0;
-    return [lo, hi];
   }
+
+  /** Low 32 bits of the selector last taken by `takeSelector`. */
+  takenLow = 0;
+  /** High 32 bits of the selector last taken by `takeSelector`. */
+  takenHigh = 0;
 }
