@@ -20,7 +20,7 @@ defineConformance({
   peerDomain: 1,
   settle: () => Promise.resolve(),
   hypercalls: () => xen.hypercalls(0),
-  secondDomain: 7,
+  secondDomain: () => 7,
   freeVirq: VIRQ.DEBUGGER,
 });
 

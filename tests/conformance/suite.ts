@@ -31,8 +31,11 @@ export interface ConformanceEnv {
   settle(): Promise<void>;
   /** dom0 hypercalls, when the backend offers them. */
   hypercalls?: () => Dom0Hypercalls & { close?(): void };
-  /** A second domain that dom0 may allocate in and reset (paused). */
-  secondDomain?: number;
+  /**
+   * A second domain that dom0 may allocate in and reset (paused); asked for
+   * when the case runs, after `setup`.
+   */
+  secondDomain?: () => number | undefined;
   /** A global VIRQ nobody holds on this host. */
   freeVirq: number;
   /** Called once after the cases. */
@@ -468,8 +471,10 @@ export function defineConformance(env: ConformanceEnv): void {
     });
 
     if (env.secondDomain !== undefined) {
-      const second = env.secondDomain;
+      const secondDomain = env.secondDomain;
       test("dom0 hypercalls: alloc_unbound and reset of a second domain", () => {
+        const second = secondDomain();
+        assert.ok(second !== undefined, "the runner created no second domain");
         const hc = hypercalls();
         try {
           const port = hc.allocUnbound(second, env.localDomain);

@@ -124,7 +124,7 @@ if [ "$USE_DENO" = 1 ]; then
   visible "${dl[0]}" || bad "--deno: ${dl[0]} is under /tmp, which dom0 does not see"
   # first, so that an explicit --env DENO_DIR=... still wins
   ENV_LINES=("$(printf 'export XENVM_DENO=%q DENO_DIR=%q PATH=%q:"$PATH"' "${dl[0]}" "${dl[1]}" "$(dirname "${dl[0]}")")" ${ENV_LINES[@]+"${ENV_LINES[@]}"})
-  log "deno: ${dl[0]} (DENO_DIR ${dl[1]}, read-only in dom0)"
+  log "deno: ${dl[0]} (DENO_DIR in dom0: ${dl[1]}, read-only, unless --env DENO_DIR)"
 fi
 
 printf '%s\n' "$RUNDIR" > "$RUNDIR/run_path"

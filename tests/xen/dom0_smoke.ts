@@ -13,7 +13,10 @@ Deno.test("node:assert/strict works", () => {
 Deno.test({
   name: "dom0 has /dev/xen/evtchn",
   ignore: Deno.env.get("XENVM") !== "1",
-  fn() {
-    ok(Deno.statSync("/dev/xen/evtchn").isCharDevice, "/dev/xen/evtchn is not a char device");
+  fn(): void {
+    ok(
+      Deno.statSync("/dev/xen/evtchn").isCharDevice,
+      "/dev/xen/evtchn is not a char device",
+    );
   },
 });

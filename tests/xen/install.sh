@@ -38,8 +38,8 @@ case "${1:-}" in
   *) echo "xen-vm install: unknown option $1" >&2; exit 2 ;;
 esac
 
-mkdir -p "$CACHE/debs"
 die() { echo "xen-vm install: $*" >&2; exit 1; }
+mkdir -p "$CACHE/debs" 2>/dev/null && [ -w "$CACHE" ] || die "cannot write to $CACHE"
 log() { echo "[xen-vm install] $*" >&2; }
 # apt's chatter goes to the log; the user sees one line
 quiet() { "$@" >>"$LOG" 2>&1; }
@@ -48,6 +48,7 @@ quiet() { "$@" >>"$LOG" 2>&1; }
 # both extract into the same directories).
 exec 9>"$CACHE/install.lock"
 flock 9
+: > "$LOG"   # this run's apt output only
 
 # ---------------------------------------------------------------- 1. host tools
 apt_updated=0
@@ -64,9 +65,9 @@ for p in $HOST_PKGS; do
 done
 if [ ${#missing[@]} -gt 0 ]; then
   [ "$(id -u)" = 0 ] || die "must run as root to apt-get install ${missing[*]}"
-  log "apt-get install ${missing[*]}"
   # an apt list may be missing or stale on a fresh machine: update once first
   apt_update "${missing[*]}"
+  log "apt-get install ${missing[*]}"
   quiet env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" \
     || die "apt-get install ${missing[*]} failed (see $LOG)"
 fi
