@@ -30,10 +30,7 @@
 
 export { EventChannelHandle, type WaitOptions } from "./handle.ts";
 export type { EventChannelDevice } from "./device.ts";
-export {
-  EventChannelError,
-  type EventChannelErrorOptions,
-} from "./errors.ts";
+export { EventChannelError, type EventChannelErrorOptions } from "./errors.ts";
 export type { ChannelStatus, Dom0Hypercalls } from "./hypercalls.ts";
 export {
   checkInvariants,
@@ -42,8 +39,8 @@ export {
   Hypervisor,
   LinuxGuest,
   type LinuxGuestOptions,
-  MemoryEvtchnDevice,
   type MemoryDomainOptions,
+  MemoryEvtchnDevice,
   MemoryXen,
   type MemoryXenOptions,
 } from "./backends/memory/mod.ts";

@@ -39,7 +39,7 @@ export function makeCycle(ports: number, domains: number): Cycle {
   }
   delivered = 0;
   return {
-    run() {
+    run(): void {
       xen.send(senderDomain, senderPort);
       linux.lateEoi(receiverPort);
     },

@@ -152,6 +152,9 @@ export const EVTCHN_ALLOC_UNBOUND = {
   port: 4,
 } as const;
 
+/** `struct evtchn_close` (4 bytes): `evtchn_port_t port` @0. */
+export const EVTCHN_CLOSE = { size: 4, port: 0 } as const;
+
 /** `struct evtchn_reset` (2 bytes): `domid_t dom` @0. */
 export const EVTCHN_RESET = { size: 2, dom: 0 } as const;
 
@@ -265,6 +268,7 @@ export function encodeReset(view: DataView, dom: number): void {
 
 /** `EVTCHNOP_*` numbers used through privcmd. */
 export const OPS = {
+  close: EVTCHNOP.close,
   status: EVTCHNOP.status,
   alloc_unbound: EVTCHNOP.alloc_unbound,
   reset: EVTCHNOP.reset,

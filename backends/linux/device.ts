@@ -61,7 +61,15 @@ export const DEFAULT_EVTCHN_PATH = "/dev/xen/evtchn";
  */
 export const POLL_TIMEOUT_MS = 1000;
 
-/** Options for {@linkcode LinuxEvtchnDevice}. */
+/**
+ * Options for {@linkcode LinuxEvtchnDevice}.
+ *
+ * @example
+ * ```ts
+ * import type { LinuxEvtchnDeviceOptions } from "./device.ts";
+ * const options: LinuxEvtchnDeviceOptions = { path: "/dev/xen/evtchn" };
+ * ```
+ */
 export interface LinuxEvtchnDeviceOptions {
   /** The device file; `/dev/xen/evtchn` when omitted. */
   path?: string;
@@ -87,13 +95,19 @@ const finalizer = new FinalizationRegistry<Held>((held) => {
  * in an `EventChannelHandle` (what `openLinuxHandle` does) rather than using
  * it directly: the handle validates arguments, the device does not.
  *
- * @example Only on a Xen host
- * ```ts ignore
+ * @example Directly, where there is a device (prefer `openLinuxHandle`)
+ * ```ts
  * import { LinuxEvtchnDevice } from "./device.ts";
- * const device = new LinuxEvtchnDevice();
- * const port = device.bindUnboundPort(0);
- * device.unbind(port);
- * await device.close();
+ * import { linuxDeviceStatus } from "./mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * if (linuxDeviceStatus().available) {
+ *   const device = new LinuxEvtchnDevice();
+ *   const port = device.bindUnboundPort(0);
+ *   device.unbind(port);
+ *   assert.equal(device.read(new Uint8Array(4)), null); // nothing pending
+ *   await device.close();
+ * }
  * ```
  */
 export class LinuxEvtchnDevice implements EventChannelDevice {
@@ -369,8 +383,10 @@ export class LinuxEvtchnDevice implements EventChannelDevice {
     });
   }
 
+  // Never rejects.
   async #pollLoop(): Promise<void> {
-    // Let the caller that started the loop register first.
+    // Return to the caller first, so `#poller` is set before `finally`
+    // clears it.
     await Promise.resolve();
     try {
       const view = this.#pollView;
@@ -392,6 +408,9 @@ export class LinuxEvtchnDevice implements EventChannelDevice {
         const device = view.getInt16(POLLFD_REVENTS, true);
         if (device & (POLLIN | POLLERR | POLLHUP | POLLNVAL)) return;
       }
+    } catch {
+      // A failed FFI call: resolve early; the caller's read reports the fd's
+      // state with a real errno.
     } finally {
       this.#poller = undefined;
     }

@@ -57,7 +57,15 @@ export type {
   XenVersion,
 } from "./privcmd.ts";
 
-/** Options for {@linkcode openLinuxHandle}. */
+/**
+ * Options for {@linkcode openLinuxHandle}.
+ *
+ * @example
+ * ```ts
+ * import type { OpenLinuxHandleOptions } from "./mod.ts";
+ * const options: OpenLinuxHandleOptions = { path: "/dev/xen/evtchn" };
+ * ```
+ */
 export interface OpenLinuxHandleOptions {
   /** The device file; `/dev/xen/evtchn` when omitted. */
   path?: string;
@@ -108,6 +116,7 @@ export function openLinuxHandle(
  *   using xen = openPrivcmd();
  *   const port = xen.allocUnbound(0x7ff0, 0);
  *   assert.equal(xen.status(0x7ff0, port).status, "unbound");
+ *   xen.closePort(port);
  * }
  * ```
  */
@@ -115,7 +124,18 @@ export function openPrivcmd(options: PrivcmdOptions = {}): PrivcmdHypercalls {
   return new PrivcmdHypercalls(options);
 }
 
-/** What {@linkcode linuxDeviceStatus} found. */
+/**
+ * What {@linkcode linuxDeviceStatus} found.
+ *
+ * @example
+ * ```ts
+ * import type { LinuxDeviceStatus } from "./mod.ts";
+ * const status: LinuxDeviceStatus = {
+ *   available: false,
+ *   reason: "/dev/xen/evtchn: ENOENT",
+ * };
+ * ```
+ */
 export interface LinuxDeviceStatus {
   /** Whether the device can be opened here, now. */
   available: boolean;
@@ -123,7 +143,15 @@ export interface LinuxDeviceStatus {
   reason?: string;
 }
 
-/** Options for {@linkcode linuxDeviceStatus}. */
+/**
+ * Options for {@linkcode linuxDeviceStatus}.
+ *
+ * @example
+ * ```ts
+ * import { linuxDeviceStatus } from "./mod.ts";
+ * const privcmd = linuxDeviceStatus({ path: "/dev/xen/privcmd" });
+ * ```
+ */
 export interface LinuxDeviceStatusOptions {
   /** The device file; `/dev/xen/evtchn` when omitted. */
   path?: string;

@@ -28,6 +28,7 @@ import {
   encodeReset,
   encodeStatus,
   EVTCHN_ALLOC_UNBOUND,
+  EVTCHN_CLOSE,
   HYPERVISOR_DOMCTL,
   HYPERVISOR_EVENT_CHANNEL_OP,
   HYPERVISOR_XEN_VERSION,
@@ -74,10 +75,27 @@ export const HYPERCALL_BUFFER_PATH = "/dev/xen/hypercall";
 const PAGE_SIZE = 4096;
 const PRIVCMD_MODULE = "xen-privcmd";
 
-/** Where the op structs live. */
+/**
+ * Where the op structs live: a `/dev/xen/hypercall` page or an anonymous
+ * locked one.
+ *
+ * @example
+ * ```ts
+ * import type { HypercallBufferKind } from "./privcmd.ts";
+ * const kind: HypercallBufferKind = "device";
+ * ```
+ */
 export type HypercallBufferKind = "device" | "anonymous";
 
-/** Options for {@linkcode PrivcmdHypercalls}. */
+/**
+ * Options for {@linkcode PrivcmdHypercalls}.
+ *
+ * @example
+ * ```ts
+ * import type { PrivcmdOptions } from "./privcmd.ts";
+ * const options: PrivcmdOptions = { buffer: "anonymous" };
+ * ```
+ */
 export interface PrivcmdOptions {
   /**
    * The privcmd device; `/dev/xen/privcmd` (then `/proc/xen/privcmd`) when
@@ -92,7 +110,15 @@ export interface PrivcmdOptions {
   buffer?: HypercallBufferKind | "auto";
 }
 
-/** Options for {@linkcode PrivcmdHypercalls.createDomain}. */
+/**
+ * Options for {@linkcode PrivcmdHypercalls.createDomain}.
+ *
+ * @example
+ * ```ts
+ * import type { CreateDomainOptions } from "./privcmd.ts";
+ * const options: CreateDomainOptions = { maxEvtchnPort: 63, maxVcpus: 1 };
+ * ```
+ */
 export interface CreateDomainOptions {
   /** The id to take; Xen picks a free one when omitted. */
   domain?: number;
@@ -102,7 +128,15 @@ export interface CreateDomainOptions {
   maxVcpus?: number;
 }
 
-/** The running hypervisor's version, from `__HYPERVISOR_xen_version`. */
+/**
+ * The running hypervisor's version, from `__HYPERVISOR_xen_version`.
+ *
+ * @example
+ * ```ts
+ * import type { XenVersion } from "./privcmd.ts";
+ * const version: XenVersion = { major: 4, minor: 17, extra: ".7" };
+ * ```
+ */
 export interface XenVersion {
   /** Such as 4. */
   major: number;
@@ -122,12 +156,22 @@ export interface XenVersion {
  * `reset` refuses dom0 and `DOMID_SELF` (with `EPERM`, before any
  * hypercall): resetting the calling domain closes its kernel's own ports.
  *
- * @example Only in dom0
- * ```ts ignore
+ * @example A port offered by dom0 to itself, where privcmd exists
+ * ```ts
  * import { PrivcmdHypercalls } from "./privcmd.ts";
- * using xen = new PrivcmdHypercalls();
- * const port = xen.allocUnbound(0x7ff0, 0);
- * console.log(xen.status(0, port)); // { status: "unbound", vcpu: 0, remoteDomain: 0 }
+ * import { linuxDeviceStatus } from "./mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * if (linuxDeviceStatus({ path: "/dev/xen/privcmd" }).available) {
+ *   using xen = new PrivcmdHypercalls();
+ *   const port = xen.allocUnbound(0x7ff0, 0);
+ *   assert.deepEqual(xen.status(0x7ff0, port), {
+ *     status: "unbound",
+ *     vcpu: 0,
+ *     remoteDomain: 0,
+ *   });
+ *   xen.closePort(port); // no fd owns it: close it here
+ * }
  * ```
  */
 export class PrivcmdHypercalls implements Dom0Hypercalls, Disposable {
@@ -328,11 +372,25 @@ export class PrivcmdHypercalls implements Dom0Hypercalls, Disposable {
     const dom = checkUint(op, "dom", domain, DOMID_MAX);
     const remote = checkUint(op, "remote_dom", remoteDomain, DOMID_MAX);
     encodeAllocUnbound(this.#view, dom, remote);
-    this.#eventChannelOp(
-      op,
-      (code) => code === ERRNO.ESRCH ? ["remote_dom", remote] : ["dom", dom],
-    );
+    // Xen looks up only `dom`; `remote_dom` is stored unchecked.
+    this.#eventChannelOp(op, () => ["dom", dom]);
     return this.#view.getUint32(EVTCHN_ALLOC_UNBOUND.port, true);
+  }
+
+  /**
+   * `EVTCHNOP_close` of one of the **calling** domain's own ports: for
+   * cleaning up a port made with `allocUnbound(DOMID_SELF, …)`, which no
+   * device fd owns. Never pass a port the kernel or another fd holds.
+   *
+   * @param port The caller's port.
+   * @throws {EventChannelError} `close`: `EINVAL` for an invalid port.
+   */
+  closePort(port: number): void {
+    const op = "close";
+    this.#live(op);
+    checkUint(op, "port", port, UINT32_MAX);
+    this.#view.setUint32(EVTCHN_CLOSE.port, port, true);
+    this.#eventChannelOp(op, () => ["port", port]);
   }
 
   /**

@@ -46,6 +46,7 @@ export class MemoryEvtchnDevice implements EventChannelDevice {
   #overflow = false;
   #restrict = UNRESTRICTED;
   #waiters = new Set<() => void>();
+  #onInterrupt = (port: number): void => this.#interrupt(port);
   #closed = false;
 
   /** @param linux The guest kernel the device lives in. */
@@ -145,7 +146,7 @@ export class MemoryEvtchnDevice implements EventChannelDevice {
   #bindToUser(port: number): void {
     this.#ports.set(port, true);
     if (this.#ports.size > this.#ring.length) this.#resizeRing();
-    this.#linux.bindLateEoi(port, (p) => this.#interrupt(p));
+    this.#linux.bindBalanced(port, this.#onInterrupt, true);
   }
 
   /** `evtchn_resize_ring`: 64, then doubling; entries keep their order. */

@@ -9,9 +9,12 @@
  */
 
 import { EventChannelError } from "../../errors.ts";
-import { isGlobalVirq, VIRQ } from "../../xen/virq.ts";
+import { VIRQ } from "../../xen/virq.ts";
 import type { Domain } from "./hypervisor/domain.ts";
 import { TwoLevelConsumer } from "./hypervisor/guest_2l.ts";
+import { FifoConsumer } from "./hypervisor/guest_fifo.ts";
+import { FIFO_BIT, type FifoAbi } from "./hypervisor/event_fifo.ts";
+import { EVTCHN_FIFO_NR_CHANNELS } from "../../xen/event_channel.ts";
 import type { Hypervisor } from "./hypervisor/hypervisor.ts";
 
 /** Linux `EVT_MASK_REASON_EXPLICIT` (events_base.c). */
@@ -22,6 +25,7 @@ const MASK_TEMPORARY = 2;
 const MASK_EOI_PENDING = 4;
 const MASK_REASONS = 7;
 const LATE_EOI = 0x40;
+const NO_CPU = 0xff;
 const BOUND = 0x80;
 
 /** Options for a modelled Linux guest. */
@@ -32,6 +36,11 @@ export interface LinuxGuestOptions {
    * programs see the kernel's ports taken as on a real host. Default true.
    */
   bootPorts?: boolean;
+  /**
+   * The event ABI the kernel sets up: `"fifo"` (Linux 6.1's default on Xen
+   * 4.17) or `"2l"` (kernel argument `xen.fifo_events=0`). Default `"fifo"`.
+   */
+  eventAbi?: "fifo" | "2l";
 }
 
 /**
@@ -62,17 +71,20 @@ export class LinuxGuest {
   /** The guest's domain id. */
   readonly domain: number;
   #d: Domain;
-  #consumer: TwoLevelConsumer;
+  #consumer: { handleEvents(vcpu: number, h: (port: number) => void): void };
+  #fifo: FifoAbi | undefined;
   // Per port, indexed by port number (no allocation per event).
   #handlers: (((port: number) => void) | undefined)[] = [];
   /** Bit 7: bound to a handler; bit 6: late EOI; bits 0-2: mask reasons. */
   #flags = new Uint8Array(1024);
   #lastSelectedCpu = 0;
+  /** `channels_on_cpu`, and the CPU each port is counted on. */
+  #channelsOnCpu: Uint32Array;
+  #portCpu = new Uint8Array(1024).fill(NO_CPU);
   #handlePort = (port: number): void => {
     const flags = this.#flags[port];
     if (flags & LATE_EOI) this.#mask(port, MASK_EOI_PENDING);
-    const info = this.#d.sharedInfo;
-    info.pending[port >>> 5] &= ~(1 << (port & 31)); // clear_evtchn
+    this.#d.abi.clearPending(port); // clear_evtchn
     if (flags & BOUND) this.#handlers[port]!(port);
   };
 
@@ -83,7 +95,11 @@ export class LinuxGuest {
    * @param domain The guest's domain id.
    * @param options Boot options.
    */
-  constructor(xen: Hypervisor, domain: number, options: LinuxGuestOptions = {}) {
+  constructor(
+    xen: Hypervisor,
+    domain: number,
+    options: LinuxGuestOptions = {},
+  ) {
     const d = xen.domain(domain);
     if (d === undefined) {
       throw new EventChannelError("boot", "ESRCH", {
@@ -94,15 +110,48 @@ export class LinuxGuest {
     this.xen = xen;
     this.domain = domain;
     this.#d = d;
-    this.#consumer = new TwoLevelConsumer(d);
-    d.sharedInfo.mask.fill(0xffff_ffff); // xen_evtchn_mask_all()
+    this.#channelsOnCpu = new Uint32Array(d.vcpus);
+    if ((options.eventAbi ?? "fifo") === "fifo") {
+      // evtchn_fifo_init: a control block per vCPU (the first switches the
+      // domain to FIFO); event array pages come with the first binds.
+      for (let cpu = 0; cpu < d.vcpus; cpu++) {
+        xen.initControl(domain, d.allocGuestPage(), 0, cpu);
+      }
+      this.#fifo = d.abi as FifoAbi;
+      this.#consumer = new FifoConsumer(this.#fifo, d.vcpus);
+    } else {
+      this.#consumer = new TwoLevelConsumer(d);
+      d.sharedInfo.mask.fill(0xffff_ffff); // xen_evtchn_mask_all()
+    }
     d.upcall = (vcpu) => this.#upcall(vcpu);
     if (options.bootPorts ?? true) this.#bootPorts();
   }
 
-  /** `xen_evtchn_nr_channels()`: bounds `IOCTL_EVTCHN_UNBIND`. */
+  /**
+   * `xen_evtchn_nr_channels()`, which bounds `IOCTL_EVTCHN_UNBIND`: 4096
+   * under 2-level, event-array pages × 1024 under FIFO.
+   */
   get nrChannels(): number {
-    return this.#d.maxEvtchns;
+    return this.#fifo?.numEvtchns ?? this.#d.maxEvtchns;
+  }
+
+  /** The event ABI the kernel runs. */
+  get eventAbi(): "fifo" | "2l" {
+    return this.#fifo === undefined ? "2l" : "fifo";
+  }
+
+  /**
+   * `evtchn_fifo_setup`: grow the event array until it covers `port`, each
+   * new page's words initialised masked.
+   */
+  #setupPort(port: number): void {
+    const fifo = this.#fifo;
+    if (fifo === undefined || port >= EVTCHN_FIFO_NR_CHANNELS) return;
+    while (fifo.numEvtchns <= port) {
+      const gfn = this.#d.allocGuestPage();
+      this.#d.guestPages.get(gfn)!.fill(1 << FIFO_BIT.MASKED);
+      this.xen.expandArray(this.domain, gfn);
+    }
   }
 
   /** Number of the guest's vCPUs. */
@@ -110,18 +159,84 @@ export class LinuxGuest {
     return this.#d.vcpus;
   }
 
+  /**
+   * The kernel's own ports, fitted to a real Debian 6.1 dom0 under Xen 4.17
+   * with 2 vCPUs: 7 per vCPU (VIRQ_TIMER and 6 IPIs: reschedule, call
+   * function, call function single, IRQ work, spinlock kick, one more),
+   * plus VIRQ_DEBUG per vCPU under 2-level only; in dom0 10 more on vCPU 0
+   * (VIRQ_CONSOLE, VIRQ_PCPU_STATE, VIRQ_MCA and 7 device PIRQs). That puts
+   * a program's first port at 25 (FIFO) or 27 (2-level), as observed.
+   */
   #bootPorts(): void {
-    const own = (port: number) => this.bind(port, () => {});
-    for (let cpu = 0; cpu < this.#d.vcpus; cpu++) {
-      own(this.xen.bindVirq(this.domain, VIRQ.TIMER, cpu));
-      // RESCHEDULE, CALL_FUNCTION, CALL_FUNCTION_SINGLE, IRQ_WORK
-      for (let i = 0; i < 4; i++) own(this.xen.bindIpi(this.domain, cpu));
-    }
-    if (this.#d.privileged) {
-      for (const virq of [VIRQ.CONSOLE, VIRQ.PCPU_STATE, VIRQ.MCA]) {
-        if (isGlobalVirq(virq)) own(this.xen.bindVirq(this.domain, virq, 0));
+    const d = this.#d,
+      own = (port: number, cpu: number) => {
+        this.#bind(port, () => {}, 0);
+        this.#countOnCpu(port, cpu);
+      };
+    for (let cpu = 0; cpu < d.vcpus; cpu++) {
+      own(this.xen.bindVirq(this.domain, VIRQ.TIMER, cpu), cpu);
+      for (let i = 0; i < 6; i++) own(this.xen.bindIpi(this.domain, cpu), cpu);
+      if (this.#fifo === undefined) {
+        own(this.xen.bindVirq(this.domain, VIRQ.DEBUG, cpu), cpu);
       }
     }
+    if (d.privileged) {
+      for (const virq of [VIRQ.CONSOLE, VIRQ.PCPU_STATE, VIRQ.MCA]) {
+        own(this.xen.bindVirq(this.domain, virq, 0), 0);
+      }
+      for (const pirq of [9, 16, 17, 18, 19, 20, 21]) {
+        own(this.xen.bindPirq(this.domain, pirq), 0);
+      }
+    }
+  }
+
+  /** `bind_evtchn_to_cpu`: Linux's count of channels per CPU. */
+  #countOnCpu(port: number, cpu: number): void {
+    const old = this.#portCpu[port];
+    if (old !== NO_CPU) this.#channelsOnCpu[old]--;
+    this.#portCpu[port] = cpu;
+    if (cpu !== NO_CPU) this.#channelsOnCpu[cpu]++;
+  }
+
+  /**
+   * `xen_rebind_evtchn_to_cpu`: mask for the move, EVTCHNOP_bind_vcpu, and
+   * only if Xen agreed, count the port on the new CPU.
+   */
+  #rebind(port: number, cpu: number): void {
+    this.#mask(port, MASK_TEMPORARY);
+    try {
+      this.xen.bindVcpu(this.domain, port, cpu);
+      this.#countOnCpu(port, cpu);
+    } catch (error) {
+      // "usually just indicates that we're dealing with a virq or IPI
+      // channel, which don't actually need to be rebound"
+      if (!(error instanceof EventChannelError)) throw error;
+    }
+    this.#unmask(port, MASK_TEMPORARY);
+  }
+
+  /**
+   * Binds a port a user of the kernel (a driver) asked for: it starts on
+   * CPU 0, is unmasked (IRQ startup), then its affinity is set to the online
+   * CPU with the fewest channels (`select_target_cpu`), as Linux 6.1 does
+   * for every non-per-CPU IRQ.
+   *
+   * @param port The port.
+   * @param handler Called on each delivery.
+   * @param lateEoi Whether each delivery masks it until `lateEoi`.
+   */
+  bindBalanced(
+    port: number,
+    handler: (port: number) => void,
+    lateEoi: boolean,
+  ): void {
+    this.#bind(port, handler, lateEoi ? LATE_EOI : 0);
+    this.#countOnCpu(port, 0);
+    let best = 0;
+    for (let cpu = 1; cpu < this.#d.vcpus; cpu++) {
+      if (this.#channelsOnCpu[cpu] < this.#channelsOnCpu[best]) best = cpu;
+    }
+    this.#rebind(port, best);
   }
 
   /**
@@ -142,7 +257,11 @@ export class LinuxGuest {
       const bigger = new Uint8Array(size);
       bigger.set(this.#flags);
       this.#flags = bigger;
+      const cpus = new Uint8Array(size).fill(NO_CPU);
+      cpus.set(this.#portCpu);
+      this.#portCpu = cpus;
     }
+    this.#setupPort(port);
     this.#handlers[port] = handler;
     this.#flags[port] = BOUND | flags;
     this.xen.unmask(this.domain, port);
@@ -169,6 +288,7 @@ export class LinuxGuest {
     this.#mask(port, MASK_EXPLICIT);
     this.#handlers[port] = undefined;
     this.#flags[port] = 0;
+    this.#countOnCpu(port, NO_CPU);
     try {
       this.xen.close(this.domain, port);
     } catch (error) {
@@ -199,13 +319,7 @@ export class LinuxGuest {
     let cpu = this.#lastSelectedCpu + 1;
     if (cpu >= this.#d.vcpus) cpu = 0;
     this.#lastSelectedCpu = cpu;
-    this.#mask(port, MASK_TEMPORARY);
-    try {
-      this.xen.bindVcpu(this.domain, port, cpu);
-    } catch (error) {
-      if (!(error instanceof EventChannelError)) throw error;
-    }
-    this.#unmask(port, MASK_TEMPORARY);
+    this.#rebind(port, cpu);
   }
 
   /**
@@ -225,9 +339,7 @@ export class LinuxGuest {
     const flags = this.#flags[port];
     if (flags === undefined) return;
     this.#flags[port] = flags | reason;
-    if ((flags & MASK_REASONS) === 0) {
-      this.#d.sharedInfo.mask[port >>> 5] |= 1 << (port & 31);
-    }
+    if ((flags & MASK_REASONS) === 0) this.#d.abi.mask(port);
   }
 
   #unmask(port: number, reason: number): void {
@@ -240,6 +352,10 @@ export class LinuxGuest {
   }
 
   #upcall(vcpu: number): void {
+    // After an EVTCHNOP_reset behind its back the kernel's ABI is gone.
+    if (this.#d.abi.name !== this.eventAbi) return;
+    // __xen_evtchn_do_upcall clears the flag before handling, for both ABIs.
+    this.#d.sharedInfo.exchangeUpcallPending(vcpu, 0);
     this.#consumer.handleEvents(vcpu, this.#handlePort);
   }
 }

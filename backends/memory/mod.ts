@@ -38,6 +38,8 @@ export interface MemoryDomainOptions extends DomainOptions {
   linux?: boolean;
   /** Bind the kernel's own ports at boot, as Linux does. Default true. */
   bootPorts?: boolean;
+  /** The guest kernel's event ABI: `"fifo"` (default) or `"2l"`. */
+  eventAbi?: "fifo" | "2l";
 }
 
 /** Options for {@linkcode MemoryXen}. */
@@ -46,6 +48,11 @@ export interface MemoryXenOptions {
   vcpus?: number;
   /** Bind dom0 kernel's own ports at boot. Default true. */
   bootPorts?: boolean;
+  /**
+   * Event ABI of every Linux guest: `"fifo"` (default, as Linux 6.1 on Xen
+   * 4.17) or `"2l"` (as with `xen.fifo_events=0`).
+   */
+  eventAbi?: "fifo" | "2l";
 }
 
 /**
@@ -67,6 +74,7 @@ export class MemoryXen {
   /** The hypervisor model. */
   readonly hypervisor: Hypervisor = new Hypervisor();
   #guests = new Map<number, LinuxGuest>();
+  #eventAbi: "fifo" | "2l";
 
   /**
    * Boots the host with dom0.
@@ -74,6 +82,7 @@ export class MemoryXen {
    * @param options dom0's vCPUs and boot ports.
    */
   constructor(options: MemoryXenOptions = {}) {
+    this.#eventAbi = options.eventAbi ?? "fifo";
     this.createDomain({
       domain: 0,
       privileged: true,
@@ -95,6 +104,7 @@ export class MemoryXen {
         domain.id,
         new LinuxGuest(this.hypervisor, domain.id, {
           bootPorts: options.bootPorts,
+          eventAbi: options.eventAbi ?? this.#eventAbi,
         }),
       );
     }
@@ -150,7 +160,8 @@ export class MemoryXen {
     const xen = this.hypervisor;
     return {
       status: (domain, port) => xen.status(caller, domain, port),
-      allocUnbound: (domain, remote) => xen.allocUnbound(caller, domain, remote),
+      allocUnbound: (domain, remote) =>
+        xen.allocUnbound(caller, domain, remote),
       reset: (domain) => xen.reset(caller, domain),
     };
   }

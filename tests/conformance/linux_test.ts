@@ -31,7 +31,7 @@ async function hasPrivcmd(): Promise<boolean> {
 defineConformance({
   name: "linux",
   ignore: device.available ? false : device.reason ?? "no /dev/xen/evtchn",
-  setup() {
+  setup(): void {
     // A second, never-started domain for the dom0 hypercall cases: Xen
     // creates it paused, so EVTCHNOP_reset of it is allowed.
     if (privcmd && Deno.env.get("EVTCHN_CREATE_DOMAIN") === "1") {
@@ -49,7 +49,7 @@ defineConformance({
     ? () => second
     : undefined,
   freeVirq: VIRQ.DEBUGGER,
-  teardown() {
+  teardown(): void {
     if (control !== undefined && second !== undefined) {
       control.destroyDomain(second);
     }

@@ -94,7 +94,7 @@ async function connect(env: ConformanceEnv): Promise<Pair> {
     client,
     offered,
     port,
-    async [Symbol.asyncDispose]() {
+    async [Symbol.asyncDispose](): Promise<void> {
       await client.close();
       await server.close();
     },
@@ -112,7 +112,9 @@ export function defineConformance(env: ConformanceEnv): void {
     fn: (t: Deno.TestContext) => Promise<void> | void,
   ) =>
     Deno.test({
-      name: `${env.name}: ${name}${env.ignore ? ` [ignored: ${env.ignore}]` : ""}`,
+      name: `${env.name}: ${name}${
+        env.ignore ? ` [ignored: ${env.ignore}]` : ""
+      }`,
       ignore: env.ignore !== false,
       fn,
     });
@@ -143,7 +145,11 @@ export function defineConformance(env: ConformanceEnv): void {
       const offered = server.bindUnboundPort(env.peerDomain);
       const port = client.bindInterdomain(env.localDomain, offered);
       assert.deepEqual(await drain(env, client), [port]);
-      assert.deepEqual(await drain(env, server), [], "the offering side gets nothing");
+      assert.deepEqual(
+        await drain(env, server),
+        [],
+        "the offering side gets nothing",
+      );
     } finally {
       await client.close();
       await server.close();
@@ -427,7 +433,10 @@ export function defineConformance(env: ConformanceEnv): void {
           env.peerDomain,
         );
         const virq = virqHandle.bindVirq(env.freeVirq);
-        assert.deepEqual(hc.status(env.localDomain, virq), {
+        const virqStatus = hc.status(env.localDomain, virq);
+        // Linux moves it to the CPU with the fewest channels
+        assert.ok(virqStatus.vcpu < 64);
+        assert.deepEqual({ ...virqStatus, vcpu: 0 }, {
           status: "virq",
           vcpu: 0,
           virq: env.freeVirq,
@@ -461,7 +470,10 @@ export function defineConformance(env: ConformanceEnv): void {
             break;
           }
         }
-        assert.ok(boundary > top && boundary % 64 === 0, `boundary ${boundary}`);
+        assert.ok(
+          boundary > top && boundary % 64 === 0,
+          `boundary ${boundary}`,
+        );
         assert.ok(hc.status(env.localDomain, boundary - 1).status);
         assertErrno(() => hc.status(0x7ff5, 1), "status", "ESRCH");
       } finally {
@@ -488,7 +500,11 @@ export function defineConformance(env: ConformanceEnv): void {
             status: "closed",
             vcpu: 0,
           });
-          assertErrno(() => hc.allocUnbound(0x7ff5, 0), "alloc_unbound", "ESRCH");
+          assertErrno(
+            () => hc.allocUnbound(0x7ff5, 0),
+            "alloc_unbound",
+            "ESRCH",
+          );
         } finally {
           hc.close?.();
         }

@@ -2,12 +2,7 @@
 // path with Xen 4.17's exact errno (xen/common/event_channel.c).
 
 import assert from "node:assert/strict";
-import {
-  checkInvariants,
-  DOMID_SELF,
-  Hypervisor,
-  VIRQ,
-} from "../../mod.ts";
+import { checkInvariants, DOMID_SELF, Hypervisor, VIRQ } from "../../mod.ts";
 import { ECS } from "../../backends/memory/hypervisor/domain.ts";
 import { assertErrno } from "../_assert.ts";
 
@@ -96,11 +91,14 @@ Deno.test("alloc_unbound", async (t) => {
 
 Deno.test("port storage grows in buckets of 64", async (t) => {
   const xen = host();
-  await t.step("status inside the first bucket is closed, beyond EINVAL", () => {
-    assert.deepEqual(xen.status(1, 1, 63), { status: "closed", vcpu: 0 });
-    assert.deepEqual(xen.status(1, 1, 0), { status: "closed", vcpu: 0 });
-    assertErrno(() => xen.status(1, 1, 64), "status", "EINVAL");
-  });
+  await t.step(
+    "status inside the first bucket is closed, beyond EINVAL",
+    () => {
+      assert.deepEqual(xen.status(1, 1, 63), { status: "closed", vcpu: 0 });
+      assert.deepEqual(xen.status(1, 1, 0), { status: "closed", vcpu: 0 });
+      assertErrno(() => xen.status(1, 1, 64), "status", "EINVAL");
+    },
+  );
   await t.step("allocating port 64 adds the next bucket", () => {
     for (let i = 1; i <= 63; i++) xen.allocUnbound(1, 1, 0);
     assertErrno(() => xen.status(1, 1, 64), "status", "EINVAL");
@@ -169,8 +167,16 @@ Deno.test("bind_interdomain", async (t) => {
   });
   await t.step("EINVAL: remote port beyond storage, free, or connected", () => {
     const xen = host();
-    assertErrno(() => xen.bindInterdomain(2, 1, 64), "bind_interdomain", "EINVAL");
-    assertErrno(() => xen.bindInterdomain(2, 1, 5), "bind_interdomain", "EINVAL");
+    assertErrno(
+      () => xen.bindInterdomain(2, 1, 64),
+      "bind_interdomain",
+      "EINVAL",
+    );
+    assertErrno(
+      () => xen.bindInterdomain(2, 1, 5),
+      "bind_interdomain",
+      "EINVAL",
+    );
     const offered = xen.allocUnbound(1, 1, 2);
     xen.bindInterdomain(2, 1, offered);
     assertErrno(
@@ -185,7 +191,11 @@ Deno.test("bind_interdomain", async (t) => {
     xen.createDomain({ domain: 1, maxEvtchnPort: 1 });
     xen.createDomain({ domain: 2 });
     xen.allocUnbound(1, 1, 0);
-    assertErrno(() => xen.bindInterdomain(1, 2, 9), "bind_interdomain", "ENOSPC");
+    assertErrno(
+      () => xen.bindInterdomain(1, 2, 9),
+      "bind_interdomain",
+      "ENOSPC",
+    );
   });
   await t.step("no privilege needed to connect", () => {
     const xen = host();
@@ -264,14 +274,17 @@ Deno.test("send", async (t) => {
     xen.send(1, p);
     assert.equal(xen.domain(1)!.abi.isPending(p), false);
   });
-  await t.step("closed peer: the remaining end is unbound, send dropped", () => {
-    const xen = host();
-    const a = xen.allocUnbound(1, 1, 2);
-    const b = xen.bindInterdomain(2, 1, a);
-    xen.close(2, b);
-    xen.send(1, a);
-    assert.equal(xen.domain(2)!.abi.isPending(b), false);
-  });
+  await t.step(
+    "closed peer: the remaining end is unbound, send dropped",
+    () => {
+      const xen = host();
+      const a = xen.allocUnbound(1, 1, 2);
+      const b = xen.bindInterdomain(2, 1, a);
+      xen.close(2, b);
+      xen.send(1, a);
+      assert.equal(xen.domain(2)!.abi.isPending(b), false);
+    },
+  );
   await t.step("EINVAL on VIRQ, PIRQ, free and reserved ports", () => {
     const xen = host();
     const v = xen.bindVirq(1, VIRQ.DOM_EXC, 0);
@@ -302,7 +315,11 @@ Deno.test("bind_virq", async (t) => {
     const p0 = xen.bindVirq(1, VIRQ.TIMER, 0);
     const p1 = xen.bindVirq(1, VIRQ.TIMER, 1);
     assert.notEqual(p0, p1);
-    assert.deepEqual(xen.status(1, 1, p1), { status: "virq", vcpu: 1, virq: 0 });
+    assert.deepEqual(xen.status(1, 1, p1), {
+      status: "virq",
+      vcpu: 1,
+      virq: 0,
+    });
     assertErrno(() => xen.bindVirq(1, VIRQ.TIMER, 1), "bind_virq", "EEXIST");
     consistent(xen);
   });
@@ -330,13 +347,16 @@ Deno.test("bind_virq", async (t) => {
   await t.step("ENOENT for a missing vCPU", () => {
     assertErrno(() => host().bindVirq(1, VIRQ.TIMER, 2), "bind_virq", "ENOENT");
   });
-  await t.step("undefined numbers 5, 14, 15 and the arch range are global", () => {
-    const xen = host();
-    for (const virq of [5, 14, 15, 16, 23]) {
-      assertErrno(() => xen.bindVirq(1, virq, 1), "bind_virq", "EINVAL");
-      xen.bindVirq(1, virq, 0);
-    }
-  });
+  await t.step(
+    "undefined numbers 5, 14, 15 and the arch range are global",
+    () => {
+      const xen = host();
+      for (const virq of [5, 14, 15, 16, 23]) {
+        assertErrno(() => xen.bindVirq(1, virq, 1), "bind_virq", "EINVAL");
+        xen.bindVirq(1, virq, 0);
+      }
+    },
+  );
   await t.step("raised VIRQs reach their port", () => {
     const xen = host();
     const timer1 = xen.bindVirq(1, VIRQ.TIMER, 1);
@@ -353,7 +373,11 @@ Deno.test("bind_pirq", async (t) => {
     const xen = host();
     xen.grantPirq(1, 10);
     const p = xen.bindPirq(1, 10);
-    assert.deepEqual(xen.status(1, 1, p), { status: "pirq", vcpu: 0, pirq: 10 });
+    assert.deepEqual(xen.status(1, 1, p), {
+      status: "pirq",
+      vcpu: 0,
+      pirq: 10,
+    });
     assertErrno(() => xen.bindPirq(1, 10), "bind_pirq", "EEXIST");
     xen.assertPirq(1, 10);
     assert.equal(xen.domain(1)!.abi.isPending(p), true);
@@ -466,15 +490,26 @@ Deno.test("status", async (t) => {
       remoteDomain: 2,
     });
     assert.deepEqual(xen.status(0, 1, ipi), { status: "ipi", vcpu: 1 });
-    assert.deepEqual(xen.status(0, 1, virq), { status: "virq", vcpu: 1, virq: 0 });
-    assert.deepEqual(xen.status(0, 1, pirq), { status: "pirq", vcpu: 0, pirq: 4 });
+    assert.deepEqual(xen.status(0, 1, virq), {
+      status: "virq",
+      vcpu: 1,
+      virq: 0,
+    });
+    assert.deepEqual(xen.status(0, 1, pirq), {
+      status: "pirq",
+      vcpu: 0,
+      pirq: 4,
+    });
     assert.deepEqual(xen.status(0, 1, a), {
       status: "interdomain",
       vcpu: 0,
       remoteDomain: 0,
       remotePort: b,
     });
-    assert.deepEqual(xen.status(1, DOMID_SELF, 0), { status: "closed", vcpu: 0 });
+    assert.deepEqual(xen.status(1, DOMID_SELF, 0), {
+      status: "closed",
+      vcpu: 0,
+    });
   });
   await t.step("ESRCH, EINVAL before EPERM", () => {
     const xen = host();
@@ -600,7 +635,11 @@ Deno.test("bad input: typed errors, state unchanged", async (t) => {
   });
   await t.step("domains beyond 16 bits, VIRQs and vCPUs beyond 32", () => {
     const xen = host();
-    assertErrno(() => xen.allocUnbound(1, 0x10000, 0), "alloc_unbound", "EINVAL");
+    assertErrno(
+      () => xen.allocUnbound(1, 0x10000, 0),
+      "alloc_unbound",
+      "EINVAL",
+    );
     assertErrno(() => xen.allocUnbound(1, 1, -1), "alloc_unbound", "EINVAL");
     assertErrno(() => xen.bindVirq(1, 2 ** 32, 0), "bind_virq", "EINVAL");
     assertErrno(() => xen.bindIpi(1, 2 ** 32), "bind_ipi", "EINVAL");
@@ -623,7 +662,11 @@ Deno.test("domain creation", async (t) => {
   });
   await t.step("EEXIST for a taken id, EINVAL for reserved ids", () => {
     const xen = host();
-    assertErrno(() => xen.createDomain({ domain: 1 }), "create_domain", "EEXIST");
+    assertErrno(
+      () => xen.createDomain({ domain: 1 }),
+      "create_domain",
+      "EEXIST",
+    );
     assertErrno(
       () => xen.createDomain({ domain: DOMID_SELF }),
       "create_domain",

@@ -22,8 +22,18 @@ const step: fc.Arbitrary<Step> = fc.oneof(
   fc.record({ op: fc.constant("alloc_unbound"), caller, a: domId, b: domId }),
   fc.record({ op: fc.constant("bind_interdomain"), caller, a: domId, b: port }),
   fc.record({ op: fc.constant("bind_virq"), caller, a: virq, b: vcpu }),
-  fc.record({ op: fc.constant("bind_ipi"), caller, a: vcpu, b: fc.constant(0) }),
-  fc.record({ op: fc.constant("bind_pirq"), caller, a: fc.integer({ min: 0, max: 4 }), b: fc.constant(0) }),
+  fc.record({
+    op: fc.constant("bind_ipi"),
+    caller,
+    a: vcpu,
+    b: fc.constant(0),
+  }),
+  fc.record({
+    op: fc.constant("bind_pirq"),
+    caller,
+    a: fc.integer({ min: 0, max: 4 }),
+    b: fc.constant(0),
+  }),
   fc.record({ op: fc.constant("close"), caller, a: port, b: fc.constant(0) }),
   fc.record({ op: fc.constant("send"), caller, a: port, b: fc.constant(0) }),
   fc.record({ op: fc.constant("status"), caller, a: domId, b: port }),
@@ -98,8 +108,15 @@ function apply(xen: Hypervisor, s: Step): void {
   }
 }
 
+interface Observed {
+  id: number;
+  ports: ReturnType<typeof channelStatus>[];
+  active: number;
+  shared: number[];
+}
+
 /** Everything a guest or `status` can observe, for before/after comparison. */
-function snapshot(xen: Hypervisor) {
+function snapshot(xen: Hypervisor): Observed[] {
   return xen.domainIds.map((id) => {
     const d = xen.domain(id)!;
     const ports = [];
@@ -156,7 +173,9 @@ Deno.test("random operation sequences keep the model consistent", () => {
             assert.deepEqual(
               { ...d, ports: d.ports.slice(0, old.ports.length) },
               old,
-              `step ${i} ${JSON.stringify(s)} failed with ${error.code} but changed state`,
+              `step ${i} ${
+                JSON.stringify(s)
+              } failed with ${error.code} but changed state`,
             );
           }
         }

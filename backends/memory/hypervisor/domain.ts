@@ -123,6 +123,9 @@ export class Domain {
    * `evtchn_upcall_mask` is clear. Unset: events wait for the guest to look.
    */
   upcall: ((vcpu: number) => void) | undefined;
+  /** Guest frames by gfn: 4 KiB pages the guest offers to Xen (FIFO). */
+  readonly guestPages: Map<number, Uint32Array> = new Map();
+  #nextGfn = 0x1000;
   #inUpcall = false;
   #upcallAgain = false;
 
@@ -153,7 +156,30 @@ export class Domain {
     this.state[0] = ECS.RESERVED;
     this.virqToPort = new Uint32Array(this.vcpus * NR_VIRQS);
     this.sharedInfo = new SharedInfo(this.vcpus);
-    this.abi = new TwoLevelAbi(this.sharedInfo, (v) => this.markEventsPending(v));
+    this.abi = new TwoLevelAbi(
+      this.sharedInfo,
+      (v) => this.markEventsPending(v),
+    );
+  }
+
+  /**
+   * Gives the guest a fresh, zeroed, writable page of its own memory.
+   *
+   * @returns Its guest frame number.
+   */
+  allocGuestPage(): number {
+    const gfn = this.#nextGfn++;
+    this.guestPages.set(gfn, new Uint32Array(1024));
+    return gfn;
+  }
+
+  /** Switches back to the 2-level ABI (a completed `EVTCHNOP_reset`). */
+  useTwoLevel(): void {
+    if (this.abi.name === "2l") return;
+    this.abi = new TwoLevelAbi(
+      this.sharedInfo,
+      (v) => this.markEventsPending(v),
+    );
   }
 
   /** Ports the current ABI can address (`max_evtchns`). */

@@ -97,4 +97,9 @@ export class TwoLevelAbi implements EventAbi {
 
   /** 2-level has no per-port init. */
   initPort(_port: number): void {}
+
+  /** The guest sets the port's bit in `evtchn_mask`. */
+  mask(port: number): void {
+    this.#mask[port >>> 5] |= 1 << (port & 31);
+  }
 }

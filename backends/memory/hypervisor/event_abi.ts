@@ -39,4 +39,6 @@ export interface EventAbi {
   isBusy(port: number): boolean;
   /** `init` on bind: FIFO resets the priority. */
   initPort(port: number): void;
+  /** The guest masks a port by writing its own memory (not a hypercall). */
+  mask(port: number): void;
 }

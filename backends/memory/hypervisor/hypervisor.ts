@@ -9,10 +9,25 @@
 import { checkUint, UINT32_MAX } from "../../../_validate.ts";
 import { EventChannelError } from "../../../errors.ts";
 import type { ChannelStatus } from "../../../hypercalls.ts";
-import { DOMID_FIRST_RESERVED, DOMID_MAX, DOMID_SELF } from "../../../xen/domid.ts";
+import {
+  DOMID_FIRST_RESERVED,
+  DOMID_MAX,
+  DOMID_SELF,
+} from "../../../xen/domid.ts";
 import type { ErrnoName } from "../../../xen/errno.ts";
 import { isGlobalVirq, NR_VIRQS, VIRQ } from "../../../xen/virq.ts";
 import { Domain, type DomainOptions, ECS } from "./domain.ts";
+import {
+  CONTROL_BLOCK_SIZE,
+  EVENT_WORDS_PER_PAGE,
+  FifoAbi,
+} from "./event_fifo.ts";
+import { FIFO_PRIORITY } from "../../../xen/event_channel.ts";
+
+/** `EVTCHN_FIFO_LINK_BITS`, returned by `init_control`. */
+const FIFO_LINK_BITS = 17;
+/** x86 `PAGE_SIZE`. */
+const PAGE_SIZE = 4096;
 
 const ERRNO_NAME: Record<number, ErrnoName> = {
   [-22]: "EINVAL",
@@ -68,7 +83,12 @@ export class Hypervisor {
    */
   createDomain(options: DomainOptions): Domain {
     const op = "create_domain";
-    const id = checkUint(op, "domain", options.domain, DOMID_FIRST_RESERVED - 1);
+    const id = checkUint(
+      op,
+      "domain",
+      options.domain,
+      DOMID_FIRST_RESERVED - 1,
+    );
     checkUint(op, "vcpus", options.vcpus ?? 1, 4096);
     if ((options.vcpus ?? 1) < 1) {
       throw new EventChannelError(op, "EINVAL", {
@@ -80,7 +100,10 @@ export class Hypervisor {
       checkUint(op, "max_evtchn_port", options.maxEvtchnPort, UINT32_MAX);
     }
     if (this.#domains[id] !== undefined) {
-      throw new EventChannelError(op, "EEXIST", { argument: "domain", value: id });
+      throw new EventChannelError(op, "EEXIST", {
+        argument: "domain",
+        value: id,
+      });
     }
     const domain = new Domain({ ...options, domain: id });
     this.#domains[id] = domain;
@@ -365,7 +388,10 @@ export class Hypervisor {
       });
     }
     if (d.pirqToPort.has(pirq)) {
-      throw new EventChannelError(op, "EEXIST", { argument: "pirq", value: pirq });
+      throw new EventChannelError(op, "EEXIST", {
+        argument: "pirq",
+        value: pirq,
+      });
     }
     const port = this.#allocate(op, d, "port");
     d.state[port] = ECS.PIRQ;
@@ -611,6 +637,156 @@ export class Hypervisor {
     ) {
       this.#close(d, port, true);
     }
+    d.useTwoLevel(); // a completed reset drops FIFO state
+  }
+
+  // ------------------------------------------------------------ FIFO ABI
+
+  /**
+   * `EVTCHNOP_init_control` (11): maps a vCPU's FIFO control block at
+   * `offset` in guest frame `gfn`. The first success switches the domain to
+   * the FIFO ABI: every vCPU gets empty queues, pending 2-level events are
+   * kept for replay, priorities become 7.
+   *
+   * @param caller The calling domain.
+   * @param gfn A writable guest frame.
+   * @param offset Byte offset of the 72-byte block, 8-byte aligned.
+   * @param vcpu The vCPU.
+   * @returns `link_bits` (17).
+   * @throws {EventChannelError} `ENOENT`, `EINVAL`.
+   */
+  initControl(
+    caller: number,
+    gfn: number,
+    offset: number,
+    vcpu: number,
+  ): number {
+    const op = "init_control";
+    const d = this.#caller(op, caller);
+    checkUint(op, "control_gfn", gfn, Number.MAX_SAFE_INTEGER);
+    checkUint(op, "offset", offset, UINT32_MAX);
+    this.#vcpu(op, d, vcpu);
+    if (offset > PAGE_SIZE - CONTROL_BLOCK_SIZE || offset % 8 !== 0) {
+      throw new EventChannelError(op, "EINVAL", {
+        argument: "offset",
+        value: offset,
+        detail: "the control block must fit the page, 8-byte aligned",
+      });
+    }
+    const current = d.abi instanceof FifoAbi ? d.abi : undefined;
+    if (current?.controlBlock(vcpu) !== undefined) {
+      throw new EventChannelError(op, "EINVAL", {
+        argument: "vcpu",
+        value: vcpu,
+        detail: "this vCPU already has a control block",
+      });
+    }
+    const page = this.#guestPage(op, d, gfn, "control_gfn");
+    const block = new Uint32Array(
+      page.buffer,
+      page.byteOffset + offset,
+      CONTROL_BLOCK_SIZE / 4,
+    );
+    let fifo = current;
+    if (fifo === undefined) {
+      fifo = new FifoAbi(d.vcpus, (v) => d.markEventsPending(v));
+      const old = d.abi;
+      for (let port = 1; port < old.maxChannels && d.isValid(port); port++) {
+        if (old.isPending(port)) fifo.savedPending[port] = 1;
+        fifo.priority[port] = FIFO_PRIORITY.DEFAULT;
+      }
+      d.abi = fifo;
+    }
+    fifo.mapControlBlock(vcpu, block);
+    return FIFO_LINK_BITS;
+  }
+
+  /**
+   * `EVTCHNOP_expand_array` (12): adds a guest page of 1024 event words;
+   * events recorded for its ports while they had no word are delivered.
+   *
+   * @param caller The calling domain.
+   * @param gfn A writable guest frame.
+   * @throws {EventChannelError} `EOPNOTSUPP` (not FIFO), `ENOSPC` (128
+   * pages), `EINVAL` (bad frame).
+   */
+  expandArray(caller: number, gfn: number): void {
+    const op = "expand_array";
+    const d = this.#caller(op, caller);
+    checkUint(op, "array_gfn", gfn, Number.MAX_SAFE_INTEGER);
+    const fifo = d.abi;
+    if (!(fifo instanceof FifoAbi)) {
+      throw new EventChannelError(op, "EOPNOTSUPP", {
+        detail: "the domain does not use the FIFO ABI",
+      });
+    }
+    if (fifo.pages.length * EVENT_WORDS_PER_PAGE >= fifo.maxChannels) {
+      throw new EventChannelError(op, "ENOSPC", {
+        argument: "array_gfn",
+        value: gfn,
+        detail: "the event array is complete (131072 ports)",
+      });
+    }
+    const first = fifo.addPage(this.#guestPage(op, d, gfn, "array_gfn"));
+    for (let port = first; port < fifo.numEvtchns && d.isValid(port); port++) {
+      if (fifo.savedPending[port]) {
+        fifo.savedPending[port] = 0;
+        fifo.setPending(port, d.notifyVcpu[port]);
+      }
+    }
+  }
+
+  /**
+   * `EVTCHNOP_set_priority` (13).
+   *
+   * @param caller The calling domain.
+   * @param port The port.
+   * @param priority 0 (highest) to 15 (lowest).
+   * @throws {EventChannelError} `EINVAL`, `ENOSYS` (2-level), `EACCES`.
+   */
+  setPriority(caller: number, port: number, priority: number): void {
+    const op = "set_priority";
+    const d = this.#caller(op, caller);
+    this.#validPort(op, d, port);
+    checkUint(op, "priority", priority, UINT32_MAX);
+    const fifo = d.abi;
+    if (!(fifo instanceof FifoAbi)) {
+      throw new EventChannelError(op, "ENOSYS", {
+        detail: "the 2-level ABI has no priorities",
+      });
+    }
+    if (!d.isUsable(port)) {
+      throw new EventChannelError(op, "EACCES", {
+        argument: "port",
+        value: port,
+        detail: "port is not bound",
+      });
+    }
+    if (priority > FIFO_PRIORITY.MIN) {
+      throw new EventChannelError(op, "EINVAL", {
+        argument: "priority",
+        value: priority,
+        detail: "priorities run from 0 to 15",
+      });
+    }
+    fifo.priority[port] = priority;
+  }
+
+  #guestPage(
+    op: string,
+    d: Domain,
+    gfn: number,
+    argument: string,
+  ): Uint32Array {
+    const page = d.guestPages.get(gfn);
+    if (page === undefined) {
+      throw new EventChannelError(op, "EINVAL", {
+        argument,
+        value: gfn,
+        detail: "not a writable page of the guest",
+      });
+    }
+    return page;
   }
 
   // ---------------------------------------------------- the outside world

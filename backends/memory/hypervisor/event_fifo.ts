@@ -1,0 +1,230 @@
+/**
+ * The FIFO event ABI, following Xen 4.17's `xen/common/event_fifo.c`: event
+ * words with P/M/L/B bits and a link in guest pages, per-vCPU control blocks
+ * with a READY bitmap and 16 queue heads, and Xen's per-queue tails.
+ *
+ * @module
+ */
+
+import {
+  EVTCHN_FIFO_NR_CHANNELS,
+  FIFO_PRIORITY,
+} from "../../../xen/event_channel.ts";
+import type { EventAbi } from "./event_abi.ts";
+
+/** Event word bits (public event_channel.h `EVTCHN_FIFO_*`). */
+export const FIFO_BIT = {
+  PENDING: 31,
+  MASKED: 30,
+  LINKED: 29,
+  BUSY: 28,
+} as const;
+
+/** `EVTCHN_FIFO_LINK_MASK`: the link field, bits 0-16. */
+export const FIFO_LINK_MASK = 0x1ffff;
+/** Event words per 4 KiB page (`EVTCHN_FIFO_EVENT_WORDS_PER_PAGE`). */
+export const EVENT_WORDS_PER_PAGE = 1024;
+/** Pages of the largest event array (`EVTCHN_FIFO_MAX_EVENT_ARRAY_PAGES`). */
+export const MAX_EVENT_ARRAY_PAGES = EVTCHN_FIFO_NR_CHANNELS /
+  EVENT_WORDS_PER_PAGE;
+/** `sizeof(struct evtchn_fifo_control_block)`: ready, rsvd, head[16]. */
+export const CONTROL_BLOCK_SIZE = 72;
+/** Queues per vCPU, one per priority. */
+const QUEUES = FIFO_PRIORITY.MIN + 1;
+
+const P = 1 << FIFO_BIT.PENDING;
+const M = 1 << FIFO_BIT.MASKED;
+const L = 1 << FIFO_BIT.LINKED;
+const B = 1 << FIFO_BIT.BUSY;
+
+/**
+ * A domain's FIFO state. Pages are the guest's own memory: the event array
+ * pages the guest added with `expand_array`, and each vCPU's control block
+ * (a `Uint32Array` of 18 words inside a guest page).
+ *
+ * @example
+ * ```ts
+ * import { FifoAbi } from "./event_fifo.ts";
+ * import assert from "node:assert/strict";
+ * const kicked: number[] = [];
+ * const fifo = new FifoAbi(1, (v) => kicked.push(v));
+ * fifo.mapControlBlock(0, new Uint32Array(18));
+ * fifo.addPage(new Uint32Array(1024));
+ * fifo.initPort(5); // priority 7
+ * fifo.setPending(5, 0);
+ * assert.equal(fifo.controlBlock(0)!.at(2 + 7), 5); // HEAD[7] = port 5
+ * assert.deepEqual(kicked, [0]);
+ * ```
+ */
+export class FifoAbi implements EventAbi {
+  readonly name = "fifo" as const;
+  readonly maxChannels: number = EVTCHN_FIFO_NR_CHANNELS;
+  /** Event array pages, 1024 words each. */
+  readonly pages: Uint32Array[] = [];
+  /** `num_evtchns`: ports with an event word. */
+  numEvtchns = 0;
+  /** Per port: priority (`evtchn->priority`). */
+  readonly priority: Uint8Array = new Uint8Array(EVTCHN_FIFO_NR_CHANNELS);
+  /** Per port: an event recorded before its word existed (`evtchn->pending`). */
+  readonly savedPending: Uint8Array = new Uint8Array(EVTCHN_FIFO_NR_CHANNELS);
+  /** Per port: the queue it was last linked on (`fifo_lastq`): vcpu<<8|prio. */
+  readonly lastQueue: Uint32Array = new Uint32Array(EVTCHN_FIFO_NR_CHANNELS);
+  #controlBlocks: (Uint32Array | undefined)[];
+  /** Xen's private tail of each queue, 16 per vCPU. */
+  readonly tails: Uint32Array;
+  #markEventsPending: (vcpu: number) => void;
+
+  /**
+   * FIFO state for every vCPU, no control block mapped, no event array.
+   *
+   * @param vcpus The domain's vCPUs.
+   * @param markEventsPending Xen's `vcpu_mark_events_pending`.
+   */
+  constructor(vcpus: number, markEventsPending: (vcpu: number) => void) {
+    this.#controlBlocks = new Array(vcpus);
+    this.tails = new Uint32Array(vcpus * QUEUES);
+    this.#markEventsPending = markEventsPending;
+  }
+
+  /**
+   * Maps a vCPU's control block (`map_control_block`).
+   *
+   * @param vcpu The vCPU.
+   * @param block 18 words: READY, reserved, HEAD[16].
+   * @returns 0, or -EINVAL if that vCPU already has one.
+   */
+  mapControlBlock(vcpu: number, block: Uint32Array): number {
+    if (this.#controlBlocks[vcpu] !== undefined) return -22;
+    this.#controlBlocks[vcpu] = block;
+    return 0;
+  }
+
+  /**
+   * A vCPU's control block, if mapped.
+   *
+   * @param vcpu The vCPU.
+   * @returns The 18 words.
+   */
+  controlBlock(vcpu: number): Uint32Array | undefined {
+    return this.#controlBlocks[vcpu];
+  }
+
+  /**
+   * Adds an event array page (`add_page_to_event_array`); returns the first
+   * port it covers so the caller can replay saved events, or -ENOSPC.
+   *
+   * @param page 1024 event words of guest memory.
+   * @returns The first new port, or -28.
+   */
+  addPage(page: Uint32Array): number {
+    if (this.pages.length >= MAX_EVENT_ARRAY_PAGES) return -28;
+    const first = this.numEvtchns;
+    this.pages.push(page);
+    this.numEvtchns += EVENT_WORDS_PER_PAGE;
+    return first;
+  }
+
+  #wordPage(port: number): Uint32Array | undefined {
+    return port < this.numEvtchns ? this.pages[port >>> 10] : undefined;
+  }
+
+  /**
+   * The event word of a port, or `undefined` beyond the event array.
+   *
+   * @param port The port.
+   * @returns The word.
+   */
+  word(port: number): number | undefined {
+    return this.#wordPage(port)?.[port & 1023];
+  }
+
+  /** `evtchn_fifo_set_pending`. */
+  setPending(port: number, vcpu: number): void {
+    const page = this.#wordPage(port);
+    if (page === undefined) {
+      this.savedPending[port] = 1;
+      return;
+    }
+    const i = port & 1023;
+    const block = this.#controlBlocks[vcpu];
+    if (block === undefined) return; // no control block: the event is lost
+    const priority = this.priority[port];
+    const q = vcpu * QUEUES + priority;
+    const last = this.lastQueue[port];
+    let oldQ = (last >>> 8) * QUEUES + (last & 0xff);
+    let linked = true;
+    const w = page[i];
+    page[i] = w | P;
+    if (!(w & M) && !(w & L)) {
+      page[i] |= L;
+      if (this.tails[oldQ] === port) this.tails[oldQ] = 0;
+      if (oldQ !== q) {
+        this.lastQueue[port] = (vcpu << 8) | priority;
+        oldQ = q;
+      }
+      linked = false;
+      const tail = this.tails[q];
+      if (tail !== 0) linked = this.#setLink(tail, port);
+      if (!linked) block[2 + priority] = port; // HEAD
+      this.tails[q] = port;
+    }
+    if (!linked) {
+      const ready = block[0];
+      block[0] = ready | (1 << priority);
+      if (!(ready & (1 << priority))) this.#markEventsPending(vcpu);
+    }
+  }
+
+  /** `evtchn_fifo_set_link`: link the tail to `port` if it is still linked. */
+  #setLink(tail: number, port: number): boolean {
+    const page = this.#wordPage(tail)!;
+    const i = tail & 1023;
+    const w = page[i];
+    if (!(w & L)) return false;
+    page[i] = (w & ~(B | FIFO_LINK_MASK)) | port;
+    return true;
+  }
+
+  /** `evtchn_fifo_clear_pending`: P only; L stays until the guest unlinks. */
+  clearPending(port: number): void {
+    const page = this.#wordPage(port);
+    if (page !== undefined) page[port & 1023] &= ~P;
+  }
+
+  /** `evtchn_fifo_unmask`: clear M, re-link if pending. */
+  unmask(port: number, vcpu: number): void {
+    const page = this.#wordPage(port);
+    if (page === undefined) return;
+    page[port & 1023] &= ~M;
+    if (page[port & 1023] & P) this.setPending(port, vcpu);
+  }
+
+  /** The guest masks a port: sets M in its event word. */
+  mask(port: number): void {
+    const page = this.#wordPage(port);
+    if (page !== undefined) page[port & 1023] |= M;
+  }
+
+  /** `evtchn_fifo_is_pending`. */
+  isPending(port: number): boolean {
+    const w = this.word(port);
+    return w !== undefined && (w & P) !== 0;
+  }
+
+  /** `evtchn_fifo_is_masked`: no word counts as masked. */
+  isMasked(port: number): boolean {
+    const w = this.word(port);
+    return w === undefined || (w & M) !== 0;
+  }
+
+  /** `evtchn_fifo_is_busy`: still linked in a queue. */
+  isBusy(port: number): boolean {
+    const w = this.word(port);
+    return w !== undefined && (w & L) !== 0;
+  }
+
+  /** `evtchn_fifo_init`: every bind resets the priority to the default. */
+  initPort(port: number): void {
+    this.priority[port] = FIFO_PRIORITY.DEFAULT;
+  }
+}

@@ -1,0 +1,95 @@
+/**
+ * The guest's side of the FIFO ABI: how Linux 6.1's
+ * `drivers/xen/events/events_fifo.c` takes the READY word and walks each
+ * queue from the highest priority, unlinking one event at a time.
+ *
+ * @module
+ */
+
+import { FIFO_BIT, FIFO_LINK_MASK, type FifoAbi } from "./event_fifo.ts";
+
+const P = 1 << FIFO_BIT.PENDING;
+const M = 1 << FIFO_BIT.MASKED;
+const L = 1 << FIFO_BIT.LINKED;
+const QUEUES = 16;
+
+/**
+ * Linux's FIFO upcall (`__evtchn_fifo_handle_events`, `consume_one_event`):
+ * exchange READY with 0; while any bit is set take the lowest (highest
+ * priority), take the queue's head (Linux's own copy, or HEAD from the
+ * control block when it reached the tail last time), clear LINKED and the
+ * link, and hand the port on if it is pending and unmasked.
+ *
+ * @example
+ * ```ts
+ * import { FifoAbi } from "./event_fifo.ts";
+ * import { FifoConsumer } from "./guest_fifo.ts";
+ * import assert from "node:assert/strict";
+ * const fifo = new FifoAbi(1, () => {});
+ * fifo.mapControlBlock(0, new Uint32Array(18));
+ * fifo.addPage(new Uint32Array(1024));
+ * for (const port of [9, 3, 5]) fifo.setPending(port, 0);
+ * fifo.priority[5] = 0; // only later queueing is affected
+ * const seen: number[] = [];
+ * new FifoConsumer(fifo, 1).handleEvents(0, (port) => {
+ *   fifo.clearPending(port);
+ *   seen.push(port);
+ * });
+ * assert.deepEqual(seen, [9, 3, 5]); // one queue, in arrival order
+ * ```
+ */
+export class FifoConsumer {
+  #fifo: FifoAbi;
+  #heads: Uint32Array;
+  #handle: (port: number) => void = () => {};
+
+  /**
+   * @param fifo The domain's FIFO state.
+   * @param vcpus The domain's vCPUs.
+   */
+  constructor(fifo: FifoAbi, vcpus: number) {
+    this.#fifo = fifo;
+    this.#heads = new Uint32Array(vcpus * QUEUES);
+  }
+
+  /**
+   * One upcall on `vcpu`.
+   *
+   * @param vcpu The vCPU.
+   * @param handle Called per pending, unmasked port; it must clear P.
+   */
+  handleEvents(vcpu: number, handle: (port: number) => void): void {
+    const block = this.#fifo.controlBlock(vcpu);
+    if (block === undefined) return;
+    this.#handle = handle;
+    let ready = block[0];
+    block[0] = 0;
+    while (ready !== 0) {
+      const priority = 31 - Math.clz32(ready & -ready);
+      ready = this.#consumeOne(vcpu, block, priority, ready);
+      ready |= block[0];
+      block[0] = 0;
+    }
+  }
+
+  #consumeOne(
+    vcpu: number,
+    block: Uint32Array,
+    priority: number,
+    ready: number,
+  ): number {
+    const q = vcpu * QUEUES + priority;
+    let head = this.#heads[q];
+    if (head === 0) head = block[2 + priority];
+    const port = head;
+    const page = this.#fifo.pages[port >>> 10];
+    const i = port & 1023;
+    const w = page[i];
+    page[i] = w & ~(L | FIFO_LINK_MASK); // clear_linked
+    head = w & FIFO_LINK_MASK;
+    if (head === 0) ready &= ~(1 << priority);
+    if ((page[i] & P) && !(page[i] & M)) this.#handle(port);
+    this.#heads[q] = head;
+    return ready;
+  }
+}

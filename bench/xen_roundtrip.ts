@@ -1,0 +1,254 @@
+// xen_roundtrip.ts - the Deno twin of tests/xen/cross_check.c: the same
+// loopback round trip on a real /dev/xen/evtchn (dom0), through the public
+// API of the linux backend, printing one JSON line per wait path in the C
+// program's format ("impl":"deno-evtchn"). Run in dom0, e.g.
+//
+//   tests/xen/boot.sh --deno --smp 1 -- deno run --no-check --no-lock -A \
+//     bench/xen_roundtrip.ts 2000
+//   bench/xen_ratio.sh 2000        (C and Deno interleaved in one boot)
+//
+// Sequence, as cross_check does it: A and B are two opens of the device;
+// a = A.bindUnboundPort(0); b = B.bindInterdomain(0, a); drain the event Xen
+// forces pending on b; WARMUP round trips; then N timed ones:
+//   a2b:       notify(A, a) -> B reports b -> unmask(B, b)
+//   pingpong:  the above, then notify(B, b) -> A reports a -> unmask(A, a)
+//
+// How "B reports b" waits (--wait):
+//   poll  (default) spin on handle.poll() (a nonblocking read(2) per try);
+//         the fastest path: on a loopback the event is usually already in
+//         the ring when notify returns.
+//   next  await handle.next(): one poll() first, then a poll(2) parked on
+//         Deno's blocking pool.
+//   both  poll, then next, on the same ports; one JSON line each (both are
+//         warmed up before either is timed).
+//
+// Under QEMU's TCG, V8 needs thousands of round trips before the FFI calls
+// run optimised (about 1 s of warm-up); a WARMUP of 100 (cross_check's
+// default) measures mostly the cold code: bench/xen_ratio.sh passes a larger
+// WARMUP to both programs.
+//
+// usage: xen_roundtrip.ts [ITERATIONS=2000] [a2b|pingpong] [WARMUP=100]
+//                         [--wait poll|next|both]
+// Needs --allow-ffi (run with -A in dom0: Deno wants it for /dev anyway).
+// Exit 0 on success, 1 on a failure, 2 on bad usage, 3 when an expected event
+// never arrived within 60 s (EVTCHN_BENCH_WATCHDOG_S), like cross_check.
+
+import { openLinuxHandle } from "../backends/linux/mod.ts";
+import type { EventChannelHandle } from "../backends/linux/mod.ts";
+
+type Wait = "poll" | "next";
+
+const USAGE =
+  "usage: xen_roundtrip.ts [ITERATIONS] [a2b|pingpong] [WARMUP] [--wait poll|next|both]";
+
+class Watchdog extends Error {}
+
+function fail(message: string, code = 1): never {
+  console.error(`xen_roundtrip: FAIL: ${message}`);
+  Deno.exit(code);
+}
+
+function parseArgs(args: string[]): {
+  iterations: number;
+  pingpong: boolean;
+  warmup: number;
+  waits: Wait[];
+} {
+  const positional: string[] = [];
+  let wait = "poll";
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i];
+    if (arg === "--wait") wait = args[++i] ?? "";
+    else if (arg.startsWith("--wait=")) wait = arg.slice("--wait=".length);
+    else if (arg === "-h" || arg === "--help") {
+      console.log(USAGE);
+      Deno.exit(0);
+    } else positional.push(arg);
+  }
+  const iterations = Number(positional[0] ?? 2000);
+  const mode = positional[1] ?? "a2b";
+  const warmup = Number(positional[2] ?? 100);
+  const waits: Wait[] | undefined = wait === "both"
+    ? ["poll", "next"]
+    : wait === "poll" || wait === "next"
+    ? [wait]
+    : undefined;
+  if (
+    !Number.isSafeInteger(iterations) || iterations <= 0 ||
+    !Number.isSafeInteger(warmup) || warmup < 0 ||
+    (mode !== "a2b" && mode !== "pingpong") || waits === undefined ||
+    positional.length > 3
+  ) {
+    console.error(USAGE);
+    Deno.exit(2);
+  }
+  return { iterations, pingpong: mode === "pingpong", warmup, waits };
+}
+
+const { iterations, pingpong, warmup, waits } = parseArgs(Deno.args);
+const watchdogMs = 1000 * Number(
+  Deno.env.get("EVTCHN_BENCH_WATCHDOG_S") ?? 60,
+);
+let stage = "open";
+/** Round trips done; the watchdog fires when it stops moving. */
+let progress = 0;
+
+/**
+ * Spins on poll() until a port is pending. The clock is read only once the
+ * spin has lasted 4096 tries, so a round trip costs no clock read.
+ */
+function spin(h: EventChannelHandle, limitMs = watchdogMs): number {
+  let deadline = Infinity;
+  for (let tries = 1;; tries++) {
+    const port = h.poll();
+    if (port !== undefined) return port;
+    if ((tries & 0xfff) === 0) {
+      const now = performance.now();
+      if (deadline === Infinity) deadline = now + limitMs;
+      else if (now > deadline) throw new Watchdog();
+    }
+  }
+}
+
+/** Takes one event on `h`, checks it is `want`, unmasks it. */
+function check(
+  h: EventChannelHandle,
+  port: number,
+  want: number,
+  what: string,
+): void {
+  if (port !== want) fail(`${what}: pending port ${port}, expected ${want}`);
+  h.unmask(port);
+}
+
+function open(): EventChannelHandle {
+  try {
+    return openLinuxHandle();
+  } catch (error) {
+    fail(`open: ${error instanceof Error ? error.message : error}`);
+  }
+}
+const A = open();
+const B = open();
+// next() has no deadline of its own: when no round trip completed for a
+// whole watchdog period, both handles are closed, which ends a parked wait
+// with EBADF.
+let timedOut = false;
+let seen = -1;
+const timer = setInterval(() => {
+  if (progress !== seen) {
+    seen = progress;
+    return;
+  }
+  timedOut = true;
+  void A.close();
+  void B.close();
+}, watchdogMs);
+
+async function roundTrips(
+  count: number,
+  a: number,
+  b: number,
+  wait: Wait,
+): Promise<void> {
+  if (wait === "poll") {
+    for (let i = 0; i < count; i++) {
+      A.notify(a);
+      check(B, spin(B), b, "A->B");
+      if (pingpong) {
+        B.notify(b);
+        check(A, spin(A), a, "B->A");
+      }
+      progress++;
+    }
+  } else {
+    for (let i = 0; i < count; i++) {
+      A.notify(a);
+      check(B, await B.next(), b, "A->B");
+      if (pingpong) {
+        B.notify(b);
+        check(A, await A.next(), a, "B->A");
+      }
+      progress++;
+    }
+  }
+}
+
+try {
+  stage = "bind";
+  const a = A.bindUnboundPort(0);
+  const b = B.bindInterdomain(0, a);
+  console.error(
+    `xen_roundtrip: port a=${a} (unbound, handle A), b=${b} (interdomain peer, handle B)`,
+  );
+
+  // The forced-pending first event on B, waited for briefly (2 s) so that a
+  // Xen that stops doing this is reported rather than hanging the drain.
+  stage = "drain";
+  let initial = -1;
+  try {
+    initial = spin(B, 2000);
+    B.unmask(initial);
+  } catch (error) {
+    if (!(error instanceof Watchdog)) throw error;
+  }
+  console.error(
+    `xen_roundtrip: first pending on B after bind_interdomain: ${initial} (expected b=${b})`,
+  );
+  if (initial !== b) fail("forced-pending event not on b");
+
+  // Every path is warmed up before any is timed, so that with --wait both
+  // the second path does not profit from the first one's JIT warm-up.
+  for (const wait of waits) {
+    stage = `warm-up (${wait})`;
+    await roundTrips(warmup, a, b, wait);
+  }
+  const results = [];
+  for (const wait of waits) {
+    stage = `timed loop (${wait})`;
+    const t0 = performance.now();
+    await roundTrips(iterations, a, b, wait);
+    const t1 = performance.now();
+    results.push({ wait, ns: (t1 - t0) * 1e6 / iterations });
+  }
+  clearInterval(timer);
+
+  // nothing may be left over: one event per notify
+  stage = "unbind";
+  const leftoverB = B.poll();
+  const leftoverA = A.poll();
+  B.unbind(b);
+  A.unbind(a);
+  await B.close();
+  await A.close();
+  if (leftoverA !== undefined || leftoverB !== undefined) {
+    fail(`events left over after the loop (A:${leftoverA} B:${leftoverB})`);
+  }
+
+  for (const { wait, ns } of results) {
+    console.log(JSON.stringify({
+      impl: "deno-evtchn",
+      mode: pingpong ? "pingpong" : "a2b",
+      round_trip: pingpong
+        ? "notify(A,a) pending(B)=b unmask(B,b) notify(B,b) pending(A)=a unmask(A,a)"
+        : "notify(A,a) pending(B)=b unmask(B,b)",
+      wait: wait === "poll" ? "poll() spin" : "await next()",
+      iterations,
+      warmup,
+      ns_per_round_trip: Math.round(ns * 10) / 10,
+      port_a: a,
+      port_b: b,
+      initial_pending: initial,
+      deno: Deno.version.deno,
+    }));
+  }
+} catch (error) {
+  clearInterval(timer);
+  if (error instanceof Watchdog || timedOut) {
+    console.error(
+      `xen_roundtrip: FAIL: watchdog fired, an expected event never arrived (stage: ${stage})`,
+    );
+    Deno.exit(3);
+  }
+  fail(`${stage}: ${error instanceof Error ? error.message : error}`);
+}
