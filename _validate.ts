@@ -1,5 +1,6 @@
-// Argument checks shared by the two front layers: the device handle and the
-// model's hypercall dispatcher. Private to this module.
+// Argument checks shared by the front layers: the device handle, the model's
+// hypercall dispatcher and the privcmd hypercalls. Private to this package
+// (not exported from mod.ts).
 
 import { EventChannelError } from "./errors.ts";
 

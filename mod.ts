@@ -36,6 +36,8 @@ export {
   checkInvariants,
   type Domain,
   type DomainOptions,
+  type EventAbi,
+  FifoAbi,
   Hypervisor,
   LinuxGuest,
   type LinuxGuestOptions,
@@ -43,7 +45,22 @@ export {
   MemoryEvtchnDevice,
   MemoryXen,
   type MemoryXenOptions,
+  SharedInfo,
+  TwoLevelAbi,
 } from "./backends/memory/mod.ts";
+export {
+  type CreateDomainOptions,
+  type HypercallBufferKind,
+  type LinuxDeviceStatus,
+  linuxDeviceStatus,
+  type LinuxDeviceStatusOptions,
+  openLinuxHandle,
+  type OpenLinuxHandleOptions,
+  openPrivcmd,
+  PrivcmdHypercalls,
+  type PrivcmdOptions,
+  type XenVersion,
+} from "./backends/linux/mod.ts";
 export { ERRNO, type ErrnoName, errnoName } from "./xen/errno.ts";
 export {
   DOMID_FIRST_RESERVED,

@@ -36,6 +36,7 @@ const FIRST_RING_SIZE = 64;
  * ```
  */
 export class MemoryEvtchnDevice implements EventChannelDevice {
+  /** Always `"memory"`. */
   readonly backend = "memory";
   #linux: LinuxGuest;
   /** port → enabled (false while fired and not yet written back). */
@@ -49,7 +50,11 @@ export class MemoryEvtchnDevice implements EventChannelDevice {
   #onInterrupt = (port: number): void => this.#interrupt(port);
   #closed = false;
 
-  /** @param linux The guest kernel the device lives in. */
+  /**
+   * Opens the device in a guest.
+   *
+   * @param linux The guest kernel the device lives in.
+   */
   constructor(linux: LinuxGuest) {
     this.#linux = linux;
   }

@@ -29,6 +29,10 @@ import { LinuxGuest } from "./linux_guest.ts";
 export { Hypervisor } from "./hypervisor/hypervisor.ts";
 export { checkInvariants } from "./hypervisor/invariants.ts";
 export type { Domain, DomainOptions } from "./hypervisor/domain.ts";
+export type { EventAbi } from "./hypervisor/event_abi.ts";
+export { TwoLevelAbi } from "./hypervisor/event_2l.ts";
+export { FifoAbi } from "./hypervisor/event_fifo.ts";
+export { SharedInfo } from "./hypervisor/shared_info.ts";
 export { LinuxGuest, type LinuxGuestOptions } from "./linux_guest.ts";
 export { MemoryEvtchnDevice } from "./evtchn_device.ts";
 

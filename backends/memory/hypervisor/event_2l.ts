@@ -37,6 +37,8 @@ export class TwoLevelAbi implements EventAbi {
   #markEventsPending: (vcpu: number) => void;
 
   /**
+   * 2-level delivery over a domain's shared info.
+   *
    * @param info The domain's shared info.
    * @param markEventsPending Xen's `vcpu_mark_events_pending`.
    */

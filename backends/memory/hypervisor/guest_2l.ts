@@ -60,7 +60,11 @@ export class TwoLevelConsumer {
   #wordIdx: Uint8Array;
   #bitIdx: Uint8Array;
 
-  /** @param domain The guest's domain. */
+  /**
+   * A consumer for one guest, its scan position at the start.
+   *
+   * @param domain The guest's domain.
+   */
   constructor(domain: Domain) {
     this.#domain = domain;
     this.#wordIdx = new Uint8Array(domain.vcpus);

@@ -44,6 +44,8 @@ export class FifoConsumer {
   #handle: (port: number) => void = () => {};
 
   /**
+   * A consumer for one guest, with Linux's per-CPU queue heads.
+   *
    * @param fifo The domain's FIFO state.
    * @param vcpus The domain's vCPUs.
    */
