@@ -1,46 +1,61 @@
-// The model's hot path, shared by the benchmarks: a domain with `ports`
-// interdomain channels to dom0 running the modelled Linux kernel, and one
-// send → deliver (upcall, scan, mask, clear) → unmask cycle.
+// The model's hot path, shared by the benchmarks: dom0 running the modelled
+// Linux kernel with `ports` bound late-EOI ports, and one send → deliver
+// (upcall, scan or queue walk, mask, clear) → unmask cycle on the last one.
 
 import { Hypervisor, LinuxGuest } from "../mod.ts";
 
-/** A cycle to run repeatedly, and what it touches. */
+/** A cycle to run repeatedly. */
 export interface Cycle {
+  /** One send → deliver → unmask. */
   run(): void;
+  /** Events delivered so far. */
   delivered(): number;
 }
 
+/** What the host looks like. */
+export interface CycleOptions {
+  /** Ports bound in dom0 (channels from domUs, or loopback in dom0). */
+  ports: number;
+  /** Domains in all, dom0 included (1 = loopback channels in dom0 only). */
+  domains: number;
+  /** dom0 kernel's event ABI. */
+  eventAbi: "fifo" | "2l";
+}
+
 /**
- * Builds a host with `domains` domains (dom0 plus domUs), `ports` bound
- * late-EOI ports in dom0 (each an interdomain channel from a domU), and
- * returns a cycle that sends on the last channel and unmasks it.
+ * Builds the host and returns a cycle on the last channel bound.
+ *
+ * @param options Ports, domains and ABI.
+ * @returns The cycle.
  */
-export function makeCycle(ports: number, domains: number): Cycle {
+export function makeCycle(options: CycleOptions): Cycle {
+  const { ports, domains, eventAbi } = options;
   const xen = new Hypervisor();
   xen.createDomain({ domain: 0, privileged: true, vcpus: 2 });
-  for (let id = 1; id < Math.max(domains, 2); id++) {
+  for (let id = 1; id < domains; id++) {
     xen.createDomain({ domain: id, maxEvtchnPort: 4095 });
   }
-  const linux = new LinuxGuest(xen, 0, { bootPorts: false });
+  const linux = new LinuxGuest(xen, 0, { bootPorts: false, eventAbi });
   let delivered = 0;
-  const onEvent = () => {
+  const onEvent = (): void => {
     delivered++;
   };
-  let senderDomain = 1, senderPort = 0, receiverPort = 0;
-  for (let i = 0; i < ports; i++) {
-    const domU = 1 + (i % (Math.max(domains, 2) - 1));
+  let sender = 0, senderPort = 0, receiverPort = 0;
+  for (let bound = 0; bound < ports;) {
+    const domU = domains > 1 ? 1 + (bound % (domains - 1)) : 0;
     const offered = xen.allocUnbound(domU, domU, 0);
     const local = xen.bindInterdomain(0, domU, offered);
-    linux.bindLateEoi(local, onEvent);
+    linux.bindBalanced(local, onEvent, true);
     linux.lateEoi(local);
-    senderDomain = domU;
+    bound += domU === 0 ? 2 : 1;
+    sender = domU;
     senderPort = offered;
     receiverPort = local;
   }
   delivered = 0;
   return {
     run(): void {
-      xen.send(senderDomain, senderPort);
+      xen.send(sender, senderPort);
       linux.lateEoi(receiverPort);
     },
     delivered: () => delivered,

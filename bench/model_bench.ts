@@ -1,32 +1,49 @@
-// deno bench: the model's send → consume → unmask cycle, flat in the number
-// of ports and of domains. Run: tools/deno task bench
+// deno bench: the model's send → consume → unmask cycle, which should stay
+// flat in the number of ports and of domains, under each event ABI.
+// Run: tools/deno task bench (ratios are printed per group against the
+// baseline).
 
 import { makeCycle } from "./_cycle.ts";
 
-const ports64 = makeCycle(64, 2);
-const ports4095 = makeCycle(4000, 2);
-const domains1 = makeCycle(64, 1);
-const domains1000 = makeCycle(1000, 1000);
+for (const eventAbi of ["2l", "fifo"] as const) {
+  const small = makeCycle({ ports: 64, domains: 2, eventAbi });
+  const large = makeCycle({ ports: 4096 - 64, domains: 2, eventAbi });
+  Deno.bench({
+    name: `${eventAbi}: 64 ports`,
+    group: `${eventAbi} ports`,
+    baseline: true,
+    fn: () => small.run(),
+  });
+  Deno.bench({
+    name: `${eventAbi}: 4032 ports`,
+    group: `${eventAbi} ports`,
+    fn: () => large.run(),
+  });
+  const one = makeCycle({ ports: 64, domains: 2, eventAbi });
+  const many = makeCycle({ ports: 2000, domains: 1000, eventAbi });
+  Deno.bench({
+    name: `${eventAbi}: 1 domU`,
+    group: `${eventAbi} domains`,
+    baseline: true,
+    fn: () => one.run(),
+  });
+  Deno.bench({
+    name: `${eventAbi}: 999 domUs`,
+    group: `${eventAbi} domains`,
+    fn: () => many.run(),
+  });
+}
 
+const fifo4096 = makeCycle({ ports: 4096, domains: 1, eventAbi: "fifo" });
+const fifo100k = makeCycle({ ports: 100_000, domains: 1, eventAbi: "fifo" });
 Deno.bench({
-  name: "cycle, 64 ports",
-  group: "ports",
+  name: "fifo: 4096 ports",
+  group: "fifo large",
   baseline: true,
-  fn: () => ports64.run(),
+  fn: () => fifo4096.run(),
 });
 Deno.bench({
-  name: "cycle, 4000 ports",
-  group: "ports",
-  fn: () => ports4095.run(),
-});
-Deno.bench({
-  name: "cycle, 1 domU",
-  group: "domains",
-  baseline: true,
-  fn: () => domains1.run(),
-});
-Deno.bench({
-  name: "cycle, 1000 domains",
-  group: "domains",
-  fn: () => domains1000.run(),
+  name: "fifo: 100,000 ports",
+  group: "fifo large",
+  fn: () => fifo100k.run(),
 });

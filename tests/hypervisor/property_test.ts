@@ -3,7 +3,13 @@
 
 import assert from "node:assert/strict";
 import fc from "npm:fast-check@3.23.2";
-import { checkInvariants, EventChannelError, Hypervisor } from "../../mod.ts";
+import {
+  checkInvariants,
+  EventChannelError,
+  FifoAbi,
+  Hypervisor,
+} from "../../mod.ts";
+import { FifoConsumer } from "../../backends/memory/hypervisor/guest_fifo.ts";
 import { channelStatus } from "../../backends/memory/hypervisor/hypervisor.ts";
 
 const DOMAINS = [0, 1, 2, 3];
@@ -43,6 +49,24 @@ const step: fc.Arbitrary<Step> = fc.oneof(
   fc.record({ op: fc.constant("raise_virq"), caller, a: virq, b: vcpu }),
   fc.record({ op: fc.constant("mask"), caller, a: port, b: fc.constant(0) }),
   fc.record({ op: fc.constant("consume"), caller, a: vcpu, b: fc.constant(0) }),
+  fc.record({
+    op: fc.constant("init_control"),
+    caller,
+    a: vcpu,
+    b: fc.constantFrom(0, 8, 64, 4024, 4028, 4032),
+  }),
+  fc.record({
+    op: fc.constant("expand_array"),
+    caller,
+    a: fc.constant(0),
+    b: fc.constant(0),
+  }),
+  fc.record({
+    op: fc.constant("set_priority"),
+    caller,
+    a: port,
+    b: fc.integer({ min: 0, max: 17 }),
+  }),
 );
 
 function apply(xen: Hypervisor, s: Step): void {
@@ -84,16 +108,30 @@ function apply(xen: Hypervisor, s: Step): void {
     case "raise_virq":
       xen.raiseVirq(c, a, b);
       return;
+    case "init_control":
+      xen.initControl(c, xen.domain(c)!.allocGuestPage(), b, a);
+      return;
+    case "expand_array":
+      xen.expandArray(c, xen.domain(c)!.allocGuestPage());
+      return;
+    case "set_priority":
+      xen.setPriority(c, a, b);
+      return;
     case "mask": { // the guest masks a port in shared memory
       const d = xen.domain(c)!;
-      if (Number.isInteger(a) && a >= 0 && a < 4096) {
-        d.sharedInfo.mask[a >>> 5] |= 1 << (a & 31);
-      }
+      if (Number.isInteger(a) && a >= 0 && a < 4096) d.abi.mask(a);
       return;
     }
     case "consume": { // a guest upcall that handles and clears each port
       const d = xen.domain(c)!;
       if (!(Number.isInteger(a) && a >= 0 && a < d.vcpus)) return;
+      if (d.abi instanceof FifoAbi) {
+        const fifo = d.abi;
+        new FifoConsumer(fifo, d.vcpus).handleEvents(a, (p) => {
+          fifo.clearPending(p);
+        });
+        return;
+      }
       d.sharedInfo.exchangeUpcallPending(a, 0);
       d.sharedInfo.takeSelector(a);
       const lo = d.sharedInfo.takenLow, hi = d.sharedInfo.takenHigh;
@@ -113,6 +151,8 @@ interface Observed {
   ports: ReturnType<typeof channelStatus>[];
   active: number;
   shared: number[];
+  abi: string;
+  guest: number[][];
 }
 
 /** Everything a guest or `status` can observe, for before/after comparison. */
@@ -126,6 +166,8 @@ function snapshot(xen: Hypervisor): Observed[] {
       ports,
       active: d.activeEvtchns,
       shared: Array.from(d.sharedInfo.bytes),
+      abi: d.abi.name,
+      guest: [...d.guestPages.values()].map((page) => Array.from(page)),
     };
   });
 }
@@ -171,7 +213,12 @@ Deno.test("random operation sequences keep the model consistent", () => {
               );
             }
             assert.deepEqual(
-              { ...d, ports: d.ports.slice(0, old.ports.length) },
+              {
+                ...d,
+                ports: d.ports.slice(0, old.ports.length),
+                // the test itself hands the op a fresh guest page
+                guest: d.guest.slice(0, old.guest.length),
+              },
               old,
               `step ${i} ${
                 JSON.stringify(s)

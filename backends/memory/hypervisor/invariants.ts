@@ -16,8 +16,9 @@ import type { Hypervisor } from "./hypervisor.ts";
  * Checked: port 0 reserved; storage bucket-granular and within the ABI;
  * no port in use above `max_evtchn_port`; the active count; interdomain peers
  * point at each other; VIRQ and PIRQ tables agree with the ports; notify vCPUs
- * exist; free ports are not pending; a pending, unmasked port has its
- * selector bit set on some vCPU (2-level), so no event is lost.
+ * exist; free ports are not pending; a pending, unmasked port is on its way
+ * to the guest (2-level: its selector bit is set on some vCPU; FIFO: it is
+ * linked in a queue), so no event is lost.
  *
  * @param xen The model.
  * @returns The violations.
@@ -50,9 +51,7 @@ export function checkInvariants(xen: Hypervisor): string[] {
     for (let port = 1; port < d.validEvtchns; port++) {
       const state = d.state[port];
       if (state === ECS.FREE) {
-        if (d.abi.name === "2l" && d.abi.isPending(port)) {
-          say(port, "free but pending");
-        }
+        if (d.abi.isPending(port)) say(port, "free but pending");
         continue;
       }
       active++;
@@ -76,9 +75,11 @@ export function checkInvariants(xen: Hypervisor): string[] {
         }
       }
       if (
-        d.abi.name === "2l" && d.isUsable(port) && d.abi.isPending(port) &&
-        !d.abi.isMasked(port) && !selectedAnywhere(xen, id, port)
-      ) say(port, "pending and unmasked but no selector bit: event lost");
+        d.isUsable(port) && d.abi.isPending(port) && !d.abi.isMasked(port) &&
+        !(d.abi.name === "2l"
+          ? selectedAnywhere(xen, id, port)
+          : d.abi.isBusy(port))
+      ) say(port, "pending and unmasked but not queued: event lost");
     }
     if (active !== d.activeEvtchns) {
       errors.push(

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# The model's cycle against the same bit operations in C (gcc -O2), as a
+# ratio. A measurement, never a test: run it on a quiet machine.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+gcc -O2 -o "$out/cycle" bench/c/cycle.c
+c=$("$out/cycle" 200000000 | sed -n 's/.*"ns_per_cycle":\([0-9.]*\).*/\1/p')
+for abi in 2l fifo; do
+  m=$(tools/deno run bench/model_ratio.ts 2000000 "$abi" | sed -n 's/.*"ns_per_cycle":\([0-9.]*\).*/\1/p')
+  awk -v m="$m" -v c="$c" -v abi="$abi" \
+    'BEGIN { printf "model/c cycle ratio (%s): %.1f (model %.1f ns, c %.2f ns)\n", abi, m / c, m, c }'
+done
