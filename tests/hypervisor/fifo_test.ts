@@ -7,7 +7,7 @@ import fc from "npm:fast-check@3.23.2";
 import {
   checkInvariants,
   DOMID_SELF,
-  FifoAbi,
+  type FifoAbi,
   Hypervisor,
   LinuxGuest,
 } from "../../mod.ts";
