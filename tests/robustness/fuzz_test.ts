@@ -1,0 +1,161 @@
+// Robustness: 100,000 fuzzed bad inputs against the memory backend, at the
+// device level and at the hypercall level. Every refusal must be an
+// EventChannelError naming the operation, nothing else may be thrown, the
+// model must stay consistent, and a refused call must change nothing.
+
+import assert from "node:assert/strict";
+import {
+  checkInvariants,
+  EventChannelError,
+  type EventChannelHandle,
+  FifoAbi,
+  MemoryXen,
+} from "../../mod.ts";
+
+const RUNS = 100_000;
+
+/** mulberry32: a small seeded generator, so a failure can be replayed. */
+function random(seed: number): () => number {
+  return () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const BAD_NUMBERS = [
+  -1,
+  -0.5,
+  0.5,
+  NaN,
+  Infinity,
+  -Infinity,
+  2 ** 32,
+  2 ** 32 + 1,
+  2 ** 53,
+  Number.MAX_VALUE,
+  "7",
+  null,
+  undefined,
+  {},
+  7n,
+] as unknown as number[];
+
+/** A number that is wrong for most arguments, or a plausible-looking one. */
+function badValue(rand: () => number, top: number): number {
+  const r = rand();
+  if (r < 0.45) return BAD_NUMBERS[Math.floor(rand() * BAD_NUMBERS.length)];
+  if (r < 0.6) return 0x10000 + Math.floor(rand() * 0xffff);
+  if (r < 0.8) return top + Math.floor(rand() * 200_000);
+  return Math.floor(rand() * top);
+}
+
+/** A cheap fingerprint of everything observable in the model. */
+function fingerprint(xen: MemoryXen): number {
+  let h = 2166136261;
+  const mix = (v: number) => {
+    h = Math.imul(h ^ v, 16777619);
+  };
+  for (const id of xen.hypervisor.domainIds) {
+    const d = xen.hypervisor.domain(id)!;
+    mix(id);
+    mix(d.validEvtchns);
+    mix(d.activeEvtchns);
+    for (let p = 0; p < d.validEvtchns; p++) {
+      mix(d.state[p]);
+      mix(d.notifyVcpu[p]);
+      mix(d.remoteDomain[p]);
+      mix(d.remotePort[p]);
+      mix(d.irq[p]);
+    }
+    for (const byte of d.sharedInfo.bytes) mix(byte);
+    if (d.abi instanceof FifoAbi) {
+      for (const page of d.abi.pages) for (const w of page) mix(w);
+    }
+  }
+  return h >>> 0;
+}
+
+Deno.test(`${RUNS} fuzzed bad inputs: typed errors, no change, no leak`, async () => {
+  const rand = random(0x5eed);
+  const xen = new MemoryXen();
+  xen.createDomain({ domain: 1, vcpus: 2 });
+  xen.createDomain({ domain: 2, linux: false, paused: true });
+  const hc = xen.hypercalls(1); // an unprivileged caller: EPERM paths too
+  const dom0 = xen.hypercalls(0);
+  const handles: EventChannelHandle[] = [xen.open(0), xen.open(1)];
+  const closed = xen.open(0);
+  const mine = handles[0].bindUnboundPort(1);
+  const theirs = handles[1].bindInterdomain(0, mine);
+  handles[1].poll();
+  await closed.close();
+
+  const calls: [string, (h: EventChannelHandle, v: number) => unknown][] = [
+    ["bind_unbound_port", (h, v) => h.bindUnboundPort(v)],
+    ["bind_interdomain", (h, v) => h.bindInterdomain(v, mine)],
+    ["bind_interdomain", (h, v) => h.bindInterdomain(0, v)],
+    ["bind_virq", (h, v) => h.bindVirq(v)],
+    ["unbind", (h, v) => h.unbind(v)],
+    ["notify", (h, v) => h.notify(v)],
+    ["unmask", (h, v) => h.unmask(v)],
+    ["restrict_domid", (h, v) => h.restrictDomain(v)],
+    ["status", (_h, v) => hc.status(1, v)],
+    ["status", (_h, v) => hc.status(v, 1)],
+    ["alloc_unbound", (_h, v) => hc.allocUnbound(v, 0)],
+    ["alloc_unbound", (_h, v) => hc.allocUnbound(0, v)],
+    ["reset", (_h, v) => dom0.reset(v)],
+    ["reset", (_h, v) => hc.reset(v)],
+    ["send", (_h, v) => xen.hypervisor.send(1, v)],
+    ["close", (_h, v) => xen.hypervisor.close(1, v)],
+    ["bind_vcpu", (_h, v) => xen.hypervisor.bindVcpu(1, theirs, v)],
+    ["bind_ipi", (_h, v) => xen.hypervisor.bindIpi(1, v)],
+    ["set_priority", (_h, v) => xen.hypervisor.setPriority(0, mine, v)],
+    ["init_control", (_h, v) => xen.hypervisor.initControl(1, v, 0, 0)],
+  ];
+  let refused = 0, accepted = 0;
+  for (let i = 0; i < RUNS; i++) {
+    const which = Math.floor(rand() * calls.length);
+    const [op, call] = calls[which];
+    const useClosed = which < 8 && rand() < 0.05; // the first 8 use a handle
+    const handle = useClosed ? closed : handles[Math.floor(rand() * 2)];
+    const value = badValue(rand, 4096);
+    const before = fingerprint(xen);
+    try {
+      const result = call(handle, value);
+      accepted++;
+      // A plausible value may be accepted; undo what it bound so the run
+      // keeps probing refusals on a small state.
+      if (typeof result === "number" && op.startsWith("bind")) {
+        try {
+          handle.unbind(result);
+        } catch {
+          xen.hypervisor.close(op === "bind_ipi" ? 1 : 0, result);
+        }
+      } else if (op === "alloc_unbound" && typeof result === "number") {
+        xen.hypervisor.close(0, result);
+      }
+    } catch (error) {
+      refused++;
+      assert.ok(
+        error instanceof EventChannelError,
+        `#${i} ${op}(${String(value)}) threw ${error}`,
+      );
+      assert.ok(error.errno > 0 && error.code.startsWith("E"));
+      if (!useClosed) assert.equal(error.op, op, error.message);
+      else assert.equal(error.code, "EBADF");
+      assert.equal(
+        fingerprint(xen),
+        before,
+        `#${i} ${op}(${
+          String(value)
+        }) refused (${error.code}) but changed state`,
+      );
+    }
+    if (i % 1000 === 0) assert.deepEqual(checkInvariants(xen.hypervisor), []);
+  }
+  assert.deepEqual(checkInvariants(xen.hypervisor), []);
+  assert.ok(refused > RUNS / 2, `only ${refused} of ${RUNS} were refused`);
+  assert.ok(accepted > 0);
+  for (const h of handles) await h.close();
+});
