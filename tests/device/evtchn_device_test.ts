@@ -1,0 +1,129 @@
+// The modelled Linux 6.1 evtchn driver and guest kernel, beyond what the
+// conformance suite can see through a real device: ring sizes, the channel
+// limit under each ABI, where new ports are bound, and facts observed on the
+// project's real-Xen VM.
+
+import assert from "node:assert/strict";
+import { MemoryEvtchnDevice, MemoryXen, VIRQ } from "../../mod.ts";
+import { assertErrno } from "../_assert.ts";
+
+Deno.test("first user port: 25 under FIFO, 27 under 2-level (real dom0, 2 vCPUs)", async () => {
+  for (const [eventAbi, first] of [["fifo", 25], ["2l", 27]] as const) {
+    const xen = new MemoryXen({ eventAbi });
+    await using h = xen.open(0);
+    assert.equal(h.bindUnboundPort(0), first, eventAbi);
+  }
+});
+
+Deno.test("the kernel holds VIRQ_DEBUG under 2-level only", async () => {
+  const fifo = new MemoryXen({ eventAbi: "fifo" });
+  await using a = fifo.open(0);
+  assert.ok(a.bindVirq(VIRQ.DEBUG) > 0);
+  const twoLevel = new MemoryXen({ eventAbi: "2l" });
+  await using b = twoLevel.open(0);
+  assertErrno(() => b.bindVirq(VIRQ.DEBUG), "bind_virq", "EEXIST");
+});
+
+Deno.test("unbind is bounded by the kernel's channel count", async (t) => {
+  await t.step("FIFO: event-array pages × 1024 (EINVAL at 2000)", async () => {
+    const xen = new MemoryXen({ eventAbi: "fifo" });
+    await using h = xen.open(0);
+    assert.equal(xen.guest(0)!.nrChannels, 1024);
+    assertErrno(() => h.unbind(2000), "unbind", "EINVAL");
+    assertErrno(() => h.unbind(1000), "unbind", "ENOTCONN");
+  });
+  await t.step("2-level: 4096 (ENOTCONN at 2000)", async () => {
+    const xen = new MemoryXen({ eventAbi: "2l" });
+    await using h = xen.open(0);
+    assert.equal(xen.guest(0)!.nrChannels, 4096);
+    assertErrno(() => h.unbind(2000), "unbind", "ENOTCONN");
+    assertErrno(() => h.unbind(4096), "unbind", "EINVAL");
+  });
+  await t.step("FIFO grows the event array as ports are bound", async () => {
+    const xen = new MemoryXen({ eventAbi: "fifo" });
+    await using h = xen.open(0);
+    for (let i = 0; i < 1100; i++) h.bindUnboundPort(0);
+    assert.equal(xen.guest(0)!.nrChannels, 2048);
+  });
+});
+
+Deno.test("new ports move to the next vCPU; VIRQs to the least loaded", async () => {
+  const xen = new MemoryXen();
+  const hc = xen.hypercalls(0);
+  await using a = xen.open(0);
+  await using b = xen.open(0);
+  const offered = a.bindUnboundPort(0);
+  const local = b.bindInterdomain(0, offered);
+  assert.equal(hc.status(0, offered).vcpu, 1, "first goes to vCPU 1");
+  assert.equal(hc.status(0, local).vcpu, 0, "then vCPU 0, across handles");
+  assert.equal(hc.status(0, a.bindVirq(20)).vcpu, 1, "vCPU 0 has more");
+});
+
+Deno.test("the ring: 64 entries at the first bind, doubling as ports grow", () => {
+  const xen = new MemoryXen();
+  const device = new MemoryEvtchnDevice(xen.guest(0)!);
+  assert.equal(device.ringSize, 0);
+  device.bindUnboundPort(0);
+  assert.equal(device.ringSize, 64);
+  for (let i = 1; i < 64; i++) device.bindUnboundPort(0);
+  assert.equal(device.ringSize, 64);
+  device.bindUnboundPort(0);
+  assert.equal(device.ringSize, 128);
+  for (const port of device.ports) device.unbind(port);
+  assert.equal(device.ringSize, 128, "never shrinks");
+  device.close();
+});
+
+Deno.test("stale entries of unbound ports stay in the ring", async () => {
+  const xen = new MemoryXen();
+  await using a = xen.open(0);
+  await using b = xen.open(0);
+  const offered = a.bindUnboundPort(0);
+  const port = b.bindInterdomain(0, offered);
+  b.unbind(port); // its pending-at-bind entry is still queued
+  assert.equal(b.poll(), port);
+  assert.equal(b.poll(), undefined);
+});
+
+Deno.test("closing a handle closes its ports in Xen; peers become unbound", async () => {
+  const xen = new MemoryXen();
+  xen.createDomain({ domain: 1 });
+  const hc = xen.hypercalls(0);
+  await using domU = xen.open(1);
+  const dom0 = xen.open(0);
+  const offered = domU.bindUnboundPort(0);
+  const port = dom0.bindInterdomain(1, offered);
+  await dom0.close();
+  assert.equal(hc.status(0, port).status, "closed");
+  assert.deepEqual(hc.status(1, offered), {
+    status: "unbound",
+    vcpu: hc.status(1, offered).vcpu,
+    remoteDomain: 0,
+  });
+});
+
+Deno.test("restrict: the 32-bit domain is compared before truncation", async () => {
+  const xen = new MemoryXen();
+  xen.createDomain({ domain: 3 });
+  await using domU = xen.open(3);
+  await using h = xen.open(0);
+  const offered = domU.bindUnboundPort(0);
+  h.restrictDomain(3);
+  assertErrno(() => h.bindVirq(VIRQ.DEBUGGER), "bind_virq", "EACCES");
+  assert.ok(h.bindInterdomain(3, offered) > 0);
+});
+
+Deno.test("destroying a peer domain leaves dom0's port unbound", async () => {
+  const xen = new MemoryXen();
+  xen.createDomain({ domain: 4 });
+  const hc = xen.hypercalls(0);
+  await using dom0 = xen.open(0);
+  const domU = xen.open(4);
+  const offered = domU.bindUnboundPort(0);
+  const port = dom0.bindInterdomain(4, offered);
+  xen.destroyDomain(4);
+  await domU.close(); // its kernel is gone; closing must not throw
+  assert.equal(hc.status(0, port).status, "unbound");
+  dom0.notify(port); // dropped, like Xen
+  assertErrno(() => hc.status(4, offered), "status", "ESRCH");
+});
