@@ -49,6 +49,8 @@ export class EventChannelError extends Error {
   readonly argument: string | undefined;
   /** The value of that argument. */
   readonly value: unknown;
+  /** Why, in words, when known. */
+  readonly detail: string | undefined;
 
   /**
    * Constructs an error.
@@ -77,6 +79,7 @@ export class EventChannelError extends Error {
     this.errno = number;
     this.argument = options.argument;
     this.value = options.value;
+    this.detail = options.detail;
   }
 }
 

@@ -235,14 +235,19 @@ export class EventChannelHandle implements Disposable, AsyncDisposable {
    * waiting; the signal's reason when it aborts.
    */
   async next(options: WaitOptions = {}): Promise<number> {
+    options.signal?.throwIfAborted();
+    let port = this.poll();
+    if (port !== undefined) return port;
+    // Combine the signals only when there is something to wait for: the
+    // common case, an event already queued, allocates nothing.
     const signal = options.signal === undefined
       ? this.#closing.signal
       : AbortSignal.any([options.signal, this.#closing.signal]);
     while (true) {
-      options.signal?.throwIfAborted();
-      const port = this.poll();
-      if (port !== undefined) return port;
       await this.#device.readable(signal);
+      options.signal?.throwIfAborted();
+      port = this.poll();
+      if (port !== undefined) return port;
     }
   }
 

@@ -87,7 +87,7 @@ export class MemoryEvtchnDevice implements EventChannelDevice {
         throw new EventChannelError(op, error.errno, {
           argument: error.argument,
           value: error.value,
-          detail: `hypervisor: ${error.message}`,
+          detail: error.detail,
           cause: error,
         });
       }
