@@ -347,7 +347,12 @@ export class LinuxGuest {
     if (!(flags & BOUND) || !(flags & reason)) return;
     this.#flags[port] = flags & ~reason;
     if ((flags & MASK_REASONS & ~reason) === 0) {
-      this.xen.unmask(this.domain, port);
+      // evtchn_2l_unmask / evtchn_fifo_unmask: the guest clears the mask in
+      // its own memory and re-raises a pending event itself (2-level) or
+      // through EVTCHNOP_unmask (FIFO); both end in the bit operations of
+      // Xen's unmask for the port's vCPU, without the dispatcher's checks.
+      const d = this.#d;
+      if (d.isUsable(port)) d.abi.unmask(port, d.notifyVcpu[port]);
     }
   }
 

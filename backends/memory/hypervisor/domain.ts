@@ -313,14 +313,16 @@ export class Domain {
     }
     this.#inUpcall = true;
     try {
-      do {
+      upcall(vcpu);
+      // Kicks that came while the handler ran (to this or another vCPU).
+      while (this.#upcallAgain) {
         this.#upcallAgain = false;
         for (let v = 0; v < this.vcpus; v++) {
           if (
             this.sharedInfo.upcallPending(v) && !this.sharedInfo.upcallMask(v)
           ) upcall(v);
         }
-      } while (this.#upcallAgain);
+      }
     } finally {
       this.#inUpcall = false;
     }

@@ -39,6 +39,9 @@ export class SharedInfo {
   /** `evtchn_mask[64]` as 128 little-endian 32-bit halves. */
   readonly mask: Uint32Array;
   #words: Uint32Array;
+  /** Per vCPU: byte offset of its vcpu_info, and 32-bit index of its selector. */
+  #infoAt: Uint32Array;
+  #selectorAt: Uint32Array;
 
   /**
    * Zeroed, as Xen clears shared info at domain creation: every port
@@ -53,6 +56,12 @@ export class SharedInfo {
     this.#words = new Uint32Array(buffer);
     this.pending = new Uint32Array(buffer, PENDING_OFFSET, 128);
     this.mask = new Uint32Array(buffer, MASK_OFFSET, 128);
+    this.#infoAt = new Uint32Array(vcpus);
+    this.#selectorAt = new Uint32Array(vcpus);
+    for (let v = 0; v < vcpus; v++) {
+      this.#infoAt[v] = this.vcpuInfoOffset(v);
+      this.#selectorAt[v] = (this.#infoAt[v] + 8) >>> 2;
+    }
   }
 
   /**
@@ -74,7 +83,7 @@ export class SharedInfo {
    * @returns 0 or 1.
    */
   upcallPending(vcpu: number): number {
-    return this.bytes[this.vcpuInfoOffset(vcpu)];
+    return this.bytes[this.#infoAt[vcpu]];
   }
 
   /**
@@ -85,7 +94,7 @@ export class SharedInfo {
    * @returns The previous value.
    */
   exchangeUpcallPending(vcpu: number, value: number): number {
-    const at = this.vcpuInfoOffset(vcpu);
+    const at = this.#infoAt[vcpu];
     const old = this.bytes[at];
     this.bytes[at] = value;
     return old;
@@ -98,7 +107,7 @@ export class SharedInfo {
    * @returns 0 or 1.
    */
   upcallMask(vcpu: number): number {
-    return this.bytes[this.vcpuInfoOffset(vcpu) + 1];
+    return this.bytes[this.#infoAt[vcpu] + 1];
   }
 
   /**
@@ -108,7 +117,7 @@ export class SharedInfo {
    * @param value 0 or 1.
    */
   setUpcallMask(vcpu: number, value: number): void {
-    this.bytes[this.vcpuInfoOffset(vcpu) + 1] = value;
+    this.bytes[this.#infoAt[vcpu] + 1] = value;
   }
 
   /**
@@ -120,7 +129,7 @@ export class SharedInfo {
    * @returns The index.
    */
   selectorIndex(vcpu: number, word: number): number {
-    return ((this.vcpuInfoOffset(vcpu) + 8) >>> 2) + (word >>> 5);
+    return this.#selectorAt[vcpu] + (word >>> 5);
   }
 
   /**
