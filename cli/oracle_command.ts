@@ -106,6 +106,13 @@ interface Options {
 
 const encoder = new TextEncoder();
 
+/** `--json` documents start with `"version": 1`, as every `evtchn` command's. */
+const JSON_VERSION = 1;
+
+function printJson(document: Record<string, unknown>): void {
+  print(JSON.stringify({ version: JSON_VERSION, ...document }));
+}
+
 function print(text: string): void {
   Deno.stdout.writeSync(
     encoder.encode(text.endsWith("\n") ? text : text + "\n"),
@@ -237,7 +244,7 @@ async function record(
   };
   print(
     options.json
-      ? JSON.stringify(summary)
+      ? JSON.stringify({ version: JSON_VERSION, ...summary })
       : `recorded ${trace.steps.length} steps of ${source} on ${summary.backend} to ${options.out}`,
   );
   return 0;
@@ -258,7 +265,7 @@ async function replay(
   });
   const agreed = report.divergences.length === 0;
   if (options.json) {
-    print(JSON.stringify({
+    printJson({
       command: "replay",
       trace: label,
       recordedOn: trace.header?.backend,
@@ -268,7 +275,7 @@ async function replay(
       agreed,
       divergences: report.divergences,
       ignored: report.ignored,
-    }));
+    });
   } else if (agreed) {
     printIgnored(report.ignored);
     print(
@@ -332,7 +339,7 @@ async function diff(positionals: string[], options: Options): Promise<number> {
     saved = options.save;
   }
   if (options.json) {
-    print(JSON.stringify({
+    printJson({
       command: "diff",
       seed,
       ops,
@@ -346,7 +353,7 @@ async function diff(positionals: string[], options: Options): Promise<number> {
         divergence: divergenceSummary(report.minimal.divergence),
         saved,
       },
-    }));
+    });
   } else {
     const head =
       `seed ${seed}, ${ops} ops, ${report.reference} vs ${report.against}`;
@@ -376,13 +383,14 @@ async function diff(positionals: string[], options: Options): Promise<number> {
 function listScenarios(positionals: string[], options: Options): number {
   noPositionals("scenarios", positionals);
   if (options.json) {
-    print(JSON.stringify(
-      SCENARIOS.map((s) => ({
+    printJson({
+      command: "scenarios",
+      scenarios: SCENARIOS.map((s) => ({
         name: s.name,
         description: s.description,
         steps: s.steps.length,
       })),
-    ));
+    });
   } else {
     const width = Math.max(...SCENARIOS.map((s) => s.name.length));
     for (const s of SCENARIOS) {
@@ -468,10 +476,10 @@ export async function run(args: string[]): Promise<number> {
   } catch (error) {
     if (error instanceof UsageError || error instanceof EnvironmentError) {
       if (json) {
-        print(JSON.stringify({
+        printJson({
           error: error.message,
           ...(error instanceof UsageError ? error.extra : {}),
-        }));
+        });
       } else {
         printError(`evtchn oracle: ${error.message}`);
         if (error instanceof UsageError) {

@@ -104,7 +104,6 @@ export class MemoryEvtchnDevice implements EventChannelDevice {
       () => linux.xen.allocUnbound(linux.domain, DOMID_SELF, remoteDomain),
     );
     this.#bindToUser(port);
-    linux.bindToNextVcpu(port);
     return port;
   }
 
@@ -123,7 +122,6 @@ export class MemoryEvtchnDevice implements EventChannelDevice {
       () => linux.xen.bindInterdomain(linux.domain, remoteDomain, remotePort),
     );
     this.#bindToUser(port);
-    linux.bindToNextVcpu(port);
     return port;
   }
 

@@ -77,7 +77,6 @@ export class LinuxGuest {
   #handlers: (((port: number) => void) | undefined)[] = [];
   /** Bit 7: bound to a handler; bit 6: late EOI; bits 0-2: mask reasons. */
   #flags = new Uint8Array(1024);
-  #lastSelectedCpu = 0;
   /** `channels_on_cpu`, and the CPU each port is counted on. */
   #channelsOnCpu: Uint32Array;
   #portCpu = new Uint8Array(1024).fill(NO_CPU);
@@ -161,32 +160,37 @@ export class LinuxGuest {
 
   /**
    * The kernel's own ports, fitted to a real Debian 6.1 dom0 under Xen 4.17
-   * with 2 vCPUs: 7 per vCPU (VIRQ_TIMER and 6 IPIs: reschedule, call
-   * function, call function single, IRQ work, spinlock kick, one more),
-   * plus VIRQ_DEBUG per vCPU under 2-level only; in dom0 10 more on vCPU 0
-   * (VIRQ_CONSOLE, VIRQ_PCPU_STATE, VIRQ_MCA and 7 device PIRQs). That puts
-   * a program's first port at 25 (FIFO) or 27 (2-level), as observed.
+   * (first user port 25 under FIFO and 27 under 2-level with 2 vCPUs, 18 and
+   * 19 with one; new ports placed as observed): 7 per vCPU (VIRQ_TIMER and
+   * 6 IPIs: reschedule, call function, call function single, IRQ work,
+   * spinlock kick, one more), plus VIRQ_DEBUG per vCPU under 2-level only;
+   * in dom0 also VIRQ_CONSOLE, VIRQ_PCPU_STATE, VIRQ_MCA and 6 device PIRQs,
+   * spread like any IRQ, and the xenstore port, allocated unbound with no
+   * IRQ while no xenstored runs.
    */
   #bootPorts(): void {
-    const d = this.#d,
-      own = (port: number, cpu: number) => {
-        this.#bind(port, () => {}, 0);
-        this.#countOnCpu(port, cpu);
-      };
+    const d = this.#d, noop = (): void => {};
     for (let cpu = 0; cpu < d.vcpus; cpu++) {
-      own(this.xen.bindVirq(this.domain, VIRQ.TIMER, cpu), cpu);
-      for (let i = 0; i < 6; i++) own(this.xen.bindIpi(this.domain, cpu), cpu);
+      const perCpu = [this.xen.bindVirq(this.domain, VIRQ.TIMER, cpu)];
+      for (let i = 0; i < 6; i++) {
+        perCpu.push(this.xen.bindIpi(this.domain, cpu));
+      }
       if (this.#fifo === undefined) {
-        own(this.xen.bindVirq(this.domain, VIRQ.DEBUG, cpu), cpu);
+        perCpu.push(this.xen.bindVirq(this.domain, VIRQ.DEBUG, cpu));
+      }
+      for (const port of perCpu) {
+        this.#bind(port, noop, 0);
+        this.#countOnCpu(port, cpu);
       }
     }
     if (d.privileged) {
       for (const virq of [VIRQ.CONSOLE, VIRQ.PCPU_STATE, VIRQ.MCA]) {
-        own(this.xen.bindVirq(this.domain, virq, 0), 0);
+        this.bindBalanced(this.xen.bindVirq(this.domain, virq, 0), noop, false);
       }
-      for (const pirq of [9, 16, 17, 18, 19, 20, 21]) {
-        own(this.xen.bindPirq(this.domain, pirq), 0);
+      for (const pirq of [9, 16, 17, 18, 19, 20]) {
+        this.bindBalanced(this.xen.bindPirq(this.domain, pirq), noop, false);
       }
+      this.xen.allocUnbound(this.domain, this.domain, 0); // xenstore
     }
   }
 
@@ -216,10 +220,11 @@ export class LinuxGuest {
   }
 
   /**
-   * Binds a port a user of the kernel (a driver) asked for: it starts on
-   * CPU 0, is unmasked (IRQ startup), then its affinity is set to the online
-   * CPU with the fewest channels (`select_target_cpu`), as Linux 6.1 does
-   * for every non-per-CPU IRQ.
+   * Binds a port a user of the kernel (a driver) asked for: it is unmasked
+   * (IRQ startup), then its affinity is set to the online CPU with the fewest
+   * channels, ties to the lowest (`select_target_cpu`), as Linux 6.1 does for
+   * every non-per-CPU IRQ; the port itself is counted only once Xen accepted
+   * the move (`bind_evtchn_to_cpu` after EVTCHNOP_bind_vcpu).
    *
    * @param port The port.
    * @param handler Called on each delivery.
@@ -231,7 +236,6 @@ export class LinuxGuest {
     lateEoi: boolean,
   ): void {
     this.#bind(port, handler, lateEoi ? LATE_EOI : 0);
-    this.#countOnCpu(port, 0);
     let best = 0;
     for (let cpu = 1; cpu < this.#d.vcpus; cpu++) {
       if (this.#channelsOnCpu[cpu] < this.#channelsOnCpu[best]) best = cpu;
@@ -306,20 +310,6 @@ export class LinuxGuest {
    */
   lateEoi(port: number): void {
     this.#unmask(port, MASK_EOI_PENDING);
-  }
-
-  /**
-   * `xen_set_affinity_evtchn` to the next online vCPU, as the 6.1 evtchn
-   * driver does after binding an unbound or interdomain port
-   * (`evtchn_bind_interdom_next_vcpu`).
-   *
-   * @param port The port.
-   */
-  bindToNextVcpu(port: number): void {
-    let cpu = this.#lastSelectedCpu + 1;
-    if (cpu >= this.#d.vcpus) cpu = 0;
-    this.#lastSelectedCpu = cpu;
-    this.#rebind(port, cpu);
   }
 
   /**

@@ -1,0 +1,159 @@
+/**
+ * When two outcomes agree: errors by errno name, results as canonical
+ * JSON, and `read` results as multisets, sets (`timing: "coalesce"`) or
+ * not at all (`timing: "drain"`).
+ *
+ * @module
+ */
+
+import type { JsonValue, Outcome, StepInput } from "./trace.ts";
+
+/** JSON with object keys sorted, so that key order never matters. */
+function canonical(value: JsonValue | undefined): string {
+  if (Array.isArray(value)) return `[${value.map(canonical).join(",")}]`;
+  if (typeof value === "object" && value !== null) {
+    const keys = Object.keys(value).sort();
+    return `{${
+      keys.map((k) => `${JSON.stringify(k)}:${canonical(value[k])}`).join(",")
+    }}`;
+  }
+  return JSON.stringify(value) ?? "undefined";
+}
+
+/** An object result without the fields a step says not to compare. */
+function without(value: JsonValue, ignore: string[] | undefined): JsonValue {
+  if (
+    ignore === undefined || typeof value !== "object" || value === null ||
+    Array.isArray(value)
+  ) return value;
+  const out: Record<string, JsonValue> = {};
+  for (const [k, v] of Object.entries(value)) {
+    if (!ignore.includes(k)) out[k] = v;
+  }
+  return out;
+}
+
+/**
+ * The fields a step's `ignore` left out of the comparison that do differ:
+ * not divergences, but worth a look.
+ *
+ * @param step The step.
+ * @param expected The recorded outcome.
+ * @param actual The outcome now.
+ * @returns One entry per differing ignored field.
+ *
+ * @example
+ * ```ts
+ * import { ignoredDifferences } from "./compare.ts";
+ * import assert from "node:assert/strict";
+ * const step = { op: "hc.status" as const, args: {}, ignore: ["vcpu"] };
+ * assert.deepEqual(
+ *   ignoredDifferences(step, { ok: { vcpu: 0 } }, { ok: { vcpu: 1 } }),
+ *   [{ field: "vcpu", expected: 0, actual: 1 }],
+ * );
+ * ```
+ */
+export function ignoredDifferences(
+  step: StepInput,
+  expected: Outcome,
+  actual: Outcome,
+): { field: string; expected: JsonValue; actual: JsonValue }[] {
+  if (step.ignore === undefined || !("ok" in expected) || !("ok" in actual)) {
+    return [];
+  }
+  const a = expected.ok, b = actual.ok;
+  if (
+    typeof a !== "object" || a === null || Array.isArray(a) ||
+    typeof b !== "object" || b === null || Array.isArray(b)
+  ) return [];
+  return step.ignore.flatMap((field) =>
+    canonical(a[field]) === canonical(b[field])
+      ? []
+      : [{ field, expected: a[field] ?? null, actual: b[field] ?? null }]
+  );
+}
+
+/**
+ * An outcome in one short line, for reports.
+ *
+ * @param outcome The outcome.
+ * @returns Such as `ok {"rel":0}` or `error ENOTCONN (107)`.
+ *
+ * @example
+ * ```ts
+ * import { describeOutcome } from "./compare.ts";
+ * import assert from "node:assert/strict";
+ * assert.equal(
+ *   describeOutcome({ error: { code: "EINVAL", errno: 22 } }),
+ *   "error EINVAL (22)",
+ * );
+ * ```
+ */
+export function describeOutcome(outcome: Outcome | undefined): string {
+  if (outcome === undefined) return "(none)";
+  if ("ok" in outcome) return `ok ${canonical(outcome.ok)}`;
+  const e = outcome.error;
+  return `error ${e.code} (${e.errno})${e.message ? `: ${e.message}` : ""}`;
+}
+
+/**
+ * Compares what a step produced with what was expected (fields listed in
+ * the step's `ignore` left out).
+ *
+ * @param step The step (its op and `timing` choose the comparison).
+ * @param expected The recorded outcome.
+ * @param actual The outcome now.
+ * @returns `undefined` when they agree, otherwise why not.
+ *
+ * @example
+ * ```ts
+ * import { compareOutcomes } from "./compare.ts";
+ * import assert from "node:assert/strict";
+ * const read = { handle: "h0", op: "read" as const, args: {}, timing: "coalesce" as const };
+ * assert.equal(
+ *   compareOutcomes(read, { ok: [{ rel: 1 }, { rel: 1 }] }, { ok: [{ rel: 1 }] }),
+ *   undefined,
+ * );
+ * assert.match(
+ *   compareOutcomes(read, { ok: [] }, { error: { code: "EFBIG", errno: 27 } })!,
+ *   /EFBIG/,
+ * );
+ * ```
+ */
+export function compareOutcomes(
+  step: StepInput,
+  expected: Outcome,
+  actual: Outcome,
+): string | undefined {
+  if ("error" in expected || "error" in actual) {
+    if ("error" in expected && "error" in actual) {
+      return expected.error.code === actual.error.code
+        ? undefined
+        : `expected ${expected.error.code}, got ${actual.error.code}`;
+    }
+    return `expected ${describeOutcome(expected)}, got ${
+      describeOutcome(actual)
+    }`;
+  }
+  const want = expected.ok;
+  const got = actual.ok;
+  if (step.op === "read" && Array.isArray(want) && Array.isArray(got)) {
+    if (step.timing === "drain") return undefined;
+    let a = want.map(canonical).sort();
+    let b = got.map(canonical).sort();
+    if (step.timing === "coalesce") {
+      a = [...new Set(a)];
+      b = [...new Set(b)];
+    }
+    if (a.length === b.length && a.every((x, i) => x === b[i])) {
+      return undefined;
+    }
+    const kind = step.timing === "coalesce" ? "set" : "multiset";
+    return `ports read differ (as a ${kind}): expected [${a.join(",")}], got [${
+      b.join(",")
+    }]`;
+  }
+  const a = canonical(without(want, step.ignore));
+  const b = canonical(without(got, step.ignore));
+  return a === b ? undefined : `expected ok ${a}, got ok ${b}`;
+}

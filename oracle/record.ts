@@ -1,0 +1,581 @@
+/**
+ * Recording traces: run a list of steps on a backend and keep every
+ * outcome ({@linkcode recordSteps}), or wrap handles and hypercalls a
+ * program uses so that everything done through them is written down
+ * ({@linkcode Recorder}, {@linkcode recordingHandle}).
+ *
+ * @module
+ */
+
+import type { Dom0Hypercalls } from "../mod.ts";
+import type {
+  Environment,
+  OracleBackend,
+  OracleHandle,
+  SessionOptions,
+} from "./backends.ts";
+import { RefContext } from "./refs.ts";
+import { errorOutcome, StepRunner } from "./run.ts";
+import {
+  formatTrace,
+  type JsonValue,
+  type StepInput,
+  type Trace,
+  TRACE_VERSION,
+  type TraceHeader,
+  type TraceStep,
+} from "./trace.ts";
+
+/**
+ * A trace header for a host.
+ *
+ * @param backend The backend's name.
+ * @param environment The host.
+ * @param extra A scenario name or a note.
+ * @returns The header, dated now.
+ *
+ * @example
+ * ```ts
+ * import { makeHeader } from "./record.ts";
+ * const header = makeHeader("memory", {
+ *   xen: "4.17 (model)",
+ *   kernel: "6.1 (model)",
+ *   abi: "2l",
+ *   vcpus: 2,
+ * });
+ * ```
+ */
+export function makeHeader(
+  backend: string,
+  environment: Environment,
+  extra: { scenario?: string; note?: string } = {},
+): TraceHeader {
+  const header: TraceHeader = {
+    type: "header",
+    version: TRACE_VERSION,
+    backend,
+    xen: environment.xen,
+    kernel: environment.kernel,
+    abi: environment.abi,
+    vcpus: environment.vcpus,
+    recorded: new Date().toISOString(),
+  };
+  if (extra.scenario !== undefined) header.scenario = extra.scenario;
+  if (extra.note !== undefined) header.note = extra.note;
+  return header;
+}
+
+/**
+ * Options for {@linkcode recordSteps}.
+ *
+ * @example
+ * ```ts
+ * import type { RecordOptions } from "./record.ts";
+ * const options: RecordOptions = { scenario: "loopback" };
+ * ```
+ */
+export interface RecordOptions extends SessionOptions {
+  /** The scenario's name, for the header. */
+  scenario?: string;
+  /** A note for the header. */
+  note?: string;
+}
+
+/**
+ * Runs steps on a fresh session of a backend and returns them with their
+ * outcomes, under a header describing the host. Arguments stay as written
+ * (references), results are encoded as references.
+ *
+ * @param inputs The steps.
+ * @param backend Where to run them.
+ * @param options Header extras and session options.
+ * @returns The trace.
+ *
+ * @example
+ * ```ts
+ * import { recordSteps } from "./record.ts";
+ * import { memoryBackend } from "./backends.ts";
+ * import assert from "node:assert/strict";
+ * const trace = await recordSteps([
+ *   { handle: "h0", op: "open", args: {} },
+ *   { handle: "h0", op: "notify", args: { port: { abs: 70000 } } },
+ * ], memoryBackend());
+ * assert.deepEqual(trace.steps[1].outcome, {
+ *   error: { code: "ENOTCONN", errno: 107 },
+ * });
+ * ```
+ */
+export async function recordSteps(
+  inputs: readonly StepInput[],
+  backend: OracleBackend,
+  options: RecordOptions = {},
+): Promise<Trace> {
+  const session = await backend.start(options);
+  try {
+    const header = makeHeader(
+      session.backend,
+      await session.environment(),
+      options,
+    );
+    const runner = new StepRunner(
+      session,
+      new RefContext(session.localDomain, () => session.createPeer()),
+    );
+    const steps: TraceStep[] = [];
+    for (const [i, input] of inputs.entries()) {
+      const step: TraceStep = {
+        type: "step",
+        i,
+        op: input.op,
+        args: input.args,
+      };
+      if (input.handle !== undefined) step.handle = input.handle;
+      if (input.timing !== undefined) step.timing = input.timing;
+      if (input.ignore !== undefined) step.ignore = input.ignore;
+      if (input.note !== undefined) step.note = input.note;
+      step.outcome = await runner.run(input);
+      steps.push(step);
+    }
+    return { header, steps };
+  } finally {
+    await session.dispose();
+  }
+}
+
+/**
+ * Options for a {@linkcode Recorder}.
+ *
+ * @example
+ * ```ts
+ * import type { RecorderOptions } from "./record.ts";
+ * const options: RecorderOptions = { localDomain: 0, peerDomain: 1 };
+ * ```
+ */
+export interface RecorderOptions {
+  /** The domain the handles live in (default 0). */
+  localDomain?: number;
+  /** The domain to write as `{"dom":"peer"}`, if any. */
+  peerDomain?: number;
+  /** The backend's name for the header (default `memory`). */
+  backend?: string;
+  /** The host, for the header (default: the model's). */
+  environment?: Environment;
+}
+
+/**
+ * Writes down everything done through the handles and hypercalls it wraps,
+ * as a trace. Port numbers become references: `rel` from the first port
+ * the recording allocated in a domain, `abs` below that or at 4096 and
+ * above (so port 0, kernel ports and out-of-range ports stay literal).
+ *
+ * @example Record a program's loopback
+ * ```ts
+ * import { Recorder } from "./record.ts";
+ * import { MemoryXen } from "../mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const xen = new MemoryXen();
+ * const recorder = new Recorder();
+ * const a = recorder.handle(xen.open(0));
+ * const b = recorder.handle(xen.open(0));
+ * const offered = a.bindUnboundPort(0);
+ * const port = b.bindInterdomain(0, offered);
+ * assert.deepEqual(await b.drain(), [port]);
+ * await a.close();
+ * await b.close();
+ * assert.match(recorder.toJsonl(), /"op":"bind_interdomain"/);
+ * ```
+ */
+export class Recorder {
+  /** The reference mapping. */
+  readonly refs: RefContext;
+  #runner: StepRunner;
+  #steps: TraceStep[] = [];
+  #names = 0;
+  #header: TraceHeader;
+
+  /**
+   * Creates an empty recording.
+   *
+   * @param options The domains and the header.
+   */
+  constructor(options: RecorderOptions = {}) {
+    this.refs = new RefContext(
+      options.localDomain ?? 0,
+      options.peerDomain ?? (() => {
+        throw new Error("no peer domain was given to the Recorder");
+      }),
+    );
+    this.#header = makeHeader(
+      options.backend ?? "memory",
+      options.environment ?? {
+        xen: "4.17 (model)",
+        kernel: "6.1 (model)",
+        abi: "2l",
+        vcpus: 2,
+      },
+    );
+    this.#runner = new StepRunner({
+      readSettleMs: 0,
+      open: () => {
+        throw new Error("a Recorder only records handles given to it");
+      },
+      hypercalls: () => {
+        throw new Error("a Recorder only records hypercalls given to it");
+      },
+      settle: (ms) =>
+        ms <= 0
+          ? Promise.resolve()
+          : new Promise((resolve) => setTimeout(resolve, ms)),
+    }, this.refs);
+  }
+
+  /**
+   * Starts recording a handle: writes an `open` step for it and returns a
+   * wrapper whose every call is written down.
+   *
+   * @param handle The handle.
+   * @param name Its name in the trace (default `h0`, `h1`, …).
+   * @returns The wrapper.
+   */
+  handle(handle: OracleHandle, name?: string): RecordingHandle {
+    return recordingHandle(handle, this, name);
+  }
+
+  /**
+   * Wraps dom0 hypercalls so that every call is written down.
+   *
+   * @param hypercalls The hypercalls.
+   * @returns The same interface, recording.
+   */
+  hypercalls(hypercalls: Dom0Hypercalls): Dom0Hypercalls {
+    const refs = this.refs;
+    const port = (domain: number, p: number) =>
+      refs.encodePort(refs.spaceOf(domain), p);
+    return {
+      status: (domain, p) =>
+        this.#sync({
+          op: "hc.status",
+          args: { domain: refs.encodeDomain(domain), port: port(domain, p) },
+        }, () => hypercalls.status(domain, p)),
+      allocUnbound: (domain, remote) =>
+        this.#sync({
+          op: "hc.alloc_unbound",
+          args: {
+            domain: refs.encodeDomain(domain),
+            remote_domain: refs.encodeDomain(remote),
+          },
+        }, () => hypercalls.allocUnbound(domain, remote)),
+      reset: (domain) =>
+        this.#sync({
+          op: "hc.reset",
+          args: { domain: refs.encodeDomain(domain) },
+        }, () => hypercalls.reset(domain)),
+    };
+  }
+
+  /** @internal Names a new handle and writes its `open` step. */
+  adopt(handle: OracleHandle, name?: string): string {
+    const chosen = name ?? `h${this.#names++}`;
+    this.#runner.adopt(chosen, handle);
+    this.#push({ handle: chosen, op: "open", args: {} }, { ok: null });
+    return chosen;
+  }
+
+  /**
+   * @internal Runs a synchronous step through the wrapped objects, writes
+   * it down, and returns the call's own result (or throws its own error).
+   */
+  sync<T>(input: StepInput, call: () => T): T {
+    return this.#sync(input, call);
+  }
+
+  #sync<T>(input: StepInput, call: () => T): T {
+    let value: T;
+    try {
+      value = call();
+    } catch (error) {
+      this.#push(input, errorOutcome(error));
+      throw error;
+    }
+    this.#push(input, { ok: this.#encode(input, value) });
+    return value;
+  }
+
+  /** Encodes a call's result as the runner would. */
+  #encode(input: StepInput, value: unknown): JsonValue {
+    const refs = this.refs;
+    switch (input.op) {
+      case "bind_unbound_port":
+      case "bind_interdomain":
+      case "bind_virq":
+        refs.allocated("local", value as number);
+        return refs.encodePort("local", value as number);
+      case "hc.alloc_unbound": {
+        const space = refs.spaceOf(
+          refs.domain(input.args.domain as { abs: number }),
+        );
+        refs.allocated(space, value as number);
+        return refs.encodePort(space, value as number);
+      }
+      case "hc.status":
+        return refs.encodeStatus(value as Record<string, unknown>);
+      default:
+        return null;
+    }
+  }
+
+  /** @internal Runs an asynchronous step (`read`, `close`) and writes it down. */
+  async async(input: StepInput): Promise<JsonValue> {
+    try {
+      const value = await this.#runner.execute(input);
+      this.#push(input, { ok: value });
+      return value;
+    } catch (error) {
+      this.#push(input, errorOutcome(error));
+      throw error;
+    }
+  }
+
+  #push(input: StepInput, outcome: TraceStep["outcome"]): void {
+    const step: TraceStep = {
+      type: "step",
+      i: this.#steps.length,
+      op: input.op,
+      args: input.args,
+    };
+    if (input.handle !== undefined) step.handle = input.handle;
+    step.outcome = outcome;
+    this.#steps.push(step);
+  }
+
+  /**
+   * The trace so far.
+   *
+   * @returns Header and steps.
+   */
+  trace(): Trace {
+    return { header: this.#header, steps: [...this.#steps] };
+  }
+
+  /**
+   * The trace so far as JSON Lines.
+   *
+   * @returns The text.
+   */
+  toJsonl(): string {
+    return formatTrace(this.trace());
+  }
+}
+
+/**
+ * A handle whose every call is written to a {@linkcode Recorder}. The
+ * synchronous calls keep `EventChannelHandle`'s signatures (the real result
+ * is returned, the real error thrown); pending ports are read with
+ * {@linkcode RecordingHandle.drain}, which is the trace's `read`.
+ *
+ * @example
+ * ```ts
+ * import { Recorder } from "./record.ts";
+ * import { MemoryXen } from "../mod.ts";
+ * const recorder = new Recorder();
+ * const h = recorder.handle(new MemoryXen().open(0));
+ * try {
+ *   h.notify(70000);
+ * } catch {
+ *   // ENOTCONN: thrown as ever, and recorded
+ * }
+ * await h.close();
+ * ```
+ */
+export class RecordingHandle {
+  /** The handle's name in the trace. */
+  readonly name: string;
+  #recorder: Recorder;
+  #handle: OracleHandle;
+
+  /**
+   * Starts recording `handle` (writes its `open` step).
+   *
+   * @param handle The handle to record.
+   * @param recorder Where to write.
+   * @param name Its name (default: the next `hN`).
+   */
+  constructor(handle: OracleHandle, recorder: Recorder, name?: string) {
+    this.#recorder = recorder;
+    this.#handle = handle;
+    this.name = recorder.adopt(handle, name);
+  }
+
+  #run<T>(input: Omit<StepInput, "handle">, call: () => T): T {
+    return this.#recorder.sync({ ...input, handle: this.name }, call);
+  }
+
+  #local(port: number): JsonValue {
+    return this.#recorder.refs.encodePort("local", port);
+  }
+
+  /**
+   * `bind_unbound_port`.
+   *
+   * @param remoteDomain The domain allowed to bind.
+   * @returns The port.
+   */
+  bindUnboundPort(remoteDomain: number): number {
+    const refs = this.#recorder.refs;
+    const input = {
+      op: "bind_unbound_port" as const,
+      args: { remote_domain: refs.encodeDomain(remoteDomain) },
+    };
+    return this.#run(input, () => this.#h().bindUnboundPort(remoteDomain));
+  }
+
+  /**
+   * `bind_interdomain`.
+   *
+   * @param remoteDomain The domain that offered the port.
+   * @param remotePort The offered port.
+   * @returns The local port.
+   */
+  bindInterdomain(remoteDomain: number, remotePort: number): number {
+    const refs = this.#recorder.refs;
+    const input = {
+      op: "bind_interdomain" as const,
+      args: {
+        remote_domain: refs.encodeDomain(remoteDomain),
+        remote_port: refs.encodePort(refs.spaceOf(remoteDomain), remotePort),
+      },
+    };
+    return this.#run(
+      input,
+      () => this.#h().bindInterdomain(remoteDomain, remotePort),
+    );
+  }
+
+  /**
+   * `bind_virq`.
+   *
+   * @param virq The VIRQ.
+   * @returns The port.
+   */
+  bindVirq(virq: number): number {
+    return this.#run(
+      { op: "bind_virq", args: { virq } },
+      () => this.#h().bindVirq(virq),
+    );
+  }
+
+  /**
+   * `unbind`.
+   *
+   * @param port The port.
+   */
+  unbind(port: number): void {
+    this.#run(
+      { op: "unbind", args: { port: this.#local(port) } },
+      () => this.#h().unbind(port),
+    );
+  }
+
+  /**
+   * `notify`.
+   *
+   * @param port The port.
+   */
+  notify(port: number): void {
+    this.#run(
+      { op: "notify", args: { port: this.#local(port) } },
+      () => this.#h().notify(port),
+    );
+  }
+
+  /**
+   * `unmask`.
+   *
+   * @param port The port.
+   */
+  unmask(port: number): void {
+    this.#run(
+      { op: "unmask", args: { port: this.#local(port) } },
+      () => this.#h().unmask(port),
+    );
+  }
+
+  /** `reset` (of the handle's ring). */
+  reset(): void {
+    this.#run({ op: "reset", args: {} }, () => this.#h().reset());
+  }
+
+  /**
+   * `restrict_domid`.
+   *
+   * @param domain The domain.
+   */
+  restrictDomain(domain: number): void {
+    this.#run(
+      {
+        op: "restrict_domid",
+        args: { domid: this.#recorder.refs.encodeDomain(domain) },
+      },
+      () => this.#h().restrictDomain(domain),
+    );
+  }
+
+  /**
+   * `read`: waits `settleMs`, then reads every pending port without
+   * blocking.
+   *
+   * @param settleMs Milliseconds to wait first (default 0).
+   * @returns The ports, in arrival order.
+   */
+  async drain(settleMs = 0): Promise<number[]> {
+    const args: Record<string, JsonValue> = settleMs > 0 ? { settleMs } : {};
+    const value = await this.#recorder.async({
+      handle: this.name,
+      op: "read",
+      args,
+    });
+    const refs = this.#recorder.refs;
+    return (value as JsonValue[]).map((ref) =>
+      refs.port("local", ref as never)
+    );
+  }
+
+  /** `close`. */
+  async close(): Promise<void> {
+    await this.#recorder.async({ handle: this.name, op: "close", args: {} });
+  }
+
+  #h(): OracleHandle {
+    return this.#handle;
+  }
+}
+
+/**
+ * Wraps a handle so that everything done through it is written to
+ * `recorder` (an `open` step first).
+ *
+ * @param handle The handle.
+ * @param recorder The recorder.
+ * @param name Its name in the trace (default: the next `hN`).
+ * @returns The recording wrapper.
+ *
+ * @example
+ * ```ts
+ * import { Recorder, recordingHandle } from "./record.ts";
+ * import { MemoryXen } from "../mod.ts";
+ * import assert from "node:assert/strict";
+ * const recorder = new Recorder();
+ * const h = recordingHandle(new MemoryXen().open(0), recorder, "server");
+ * h.bindUnboundPort(0);
+ * await h.close();
+ * assert.equal(recorder.trace().steps.length, 3);
+ * ```
+ */
+export function recordingHandle(
+  handle: OracleHandle,
+  recorder: Recorder,
+  name?: string,
+): RecordingHandle {
+  return new RecordingHandle(handle, recorder, name);
+}

@@ -1,0 +1,325 @@
+/**
+ * Running one step: resolve its references on this host, perform it through
+ * the public API, and encode what came back (a result with references, or
+ * an errno) as an {@linkcode Outcome}.
+ *
+ * @module
+ */
+
+import { type Dom0Hypercalls, EventChannelError } from "../mod.ts";
+import {
+  EnvironmentError,
+  type OracleHandle,
+  type OracleSession,
+} from "./backends.ts";
+import { type RefContext, RefError } from "./refs.ts";
+import type {
+  DomainRef,
+  JsonValue,
+  Outcome,
+  PortRef,
+  StepInput,
+} from "./trace.ts";
+
+/** Largest ring the device ever has (2¹⁷ entries); a bound for draining. */
+const MAX_RING = 1 << 17;
+
+/**
+ * A step that cannot be applied as written (an unknown handle, a handle
+ * opened twice). Recorded as the outcome code `ORACLE`.
+ *
+ * @example
+ * ```ts
+ * import { StepError } from "./run.ts";
+ * const error = new StepError('handle "h3" was never opened');
+ * ```
+ */
+export class StepError extends Error {
+  /**
+   * Creates the error.
+   *
+   * @param message What is wrong with the step.
+   */
+  constructor(message: string) {
+    super(message);
+    this.name = "StepError";
+  }
+}
+
+/**
+ * The outcome for a thrown error: an `EventChannelError`'s code and errno;
+ * `ORACLE` (errno 0) for a step the oracle could not apply; the error's name
+ * (errno 0, with its message) for anything else, which is a bug somewhere.
+ *
+ * @param error What was thrown.
+ * @returns The outcome.
+ *
+ * @example
+ * ```ts
+ * import { errorOutcome } from "./run.ts";
+ * import { EventChannelError } from "../mod.ts";
+ * import assert from "node:assert/strict";
+ * assert.deepEqual(errorOutcome(new EventChannelError("notify", "ENOTCONN")), {
+ *   error: { code: "ENOTCONN", errno: 107 },
+ * });
+ * ```
+ */
+export function errorOutcome(error: unknown): Outcome {
+  if (error instanceof EventChannelError) {
+    return { error: { code: error.code, errno: error.errno } };
+  }
+  if (error instanceof RefError || error instanceof StepError) {
+    return { error: { code: "ORACLE", errno: 0, message: error.message } };
+  }
+  const e = error instanceof Error ? error : new Error(String(error));
+  return { error: { code: e.name || "Error", errno: 0, message: e.message } };
+}
+
+/**
+ * What a runner needs of a session; {@linkcode OracleSession} has it all.
+ *
+ * @example
+ * ```ts
+ * import type { RunnerHost } from "./run.ts";
+ * import { MemoryXen } from "../mod.ts";
+ * const xen = new MemoryXen();
+ * const host: RunnerHost = {
+ *   readSettleMs: 0,
+ *   open: () => xen.open(0),
+ *   hypercalls: () => xen.hypercalls(0),
+ *   settle: () => Promise.resolve(),
+ * };
+ * ```
+ */
+export type RunnerHost = Pick<
+  OracleSession,
+  "readSettleMs" | "open" | "hypercalls" | "settle"
+>;
+
+interface Slot {
+  handle: OracleHandle;
+  closed: boolean;
+}
+
+/**
+ * Runs steps on one host, keeping the named handles and the reference
+ * mapping between steps.
+ *
+ * @example
+ * ```ts
+ * import { StepRunner } from "./run.ts";
+ * import { RefContext } from "./refs.ts";
+ * import { memoryBackend } from "./backends.ts";
+ * import assert from "node:assert/strict";
+ * const session = await memoryBackend().start();
+ * const runner = new StepRunner(session, new RefContext(0, () => session.createPeer()));
+ * await runner.run({ handle: "h0", op: "open", args: {} });
+ * const outcome = await runner.run({
+ *   handle: "h0",
+ *   op: "bind_unbound_port",
+ *   args: { remote_domain: { dom: "local" } },
+ * });
+ * assert.deepEqual(outcome, { ok: { rel: 0 } });
+ * await session.dispose();
+ * ```
+ */
+export class StepRunner {
+  /** The reference mapping. */
+  readonly refs: RefContext;
+  #host: RunnerHost;
+  #slots = new Map<string, Slot>();
+  #hc: Dom0Hypercalls | undefined;
+
+  /**
+   * Creates a runner with no handles open.
+   *
+   * @param host Where to open handles and issue hypercalls.
+   * @param refs The reference mapping for this run.
+   */
+  constructor(host: RunnerHost, refs: RefContext) {
+    this.#host = host;
+    this.refs = refs;
+  }
+
+  /**
+   * Names a handle opened elsewhere, as if an `open` step had opened it.
+   *
+   * @param name The name.
+   * @param handle The handle.
+   */
+  adopt(name: string, handle: OracleHandle): void {
+    this.#slots.set(name, { handle, closed: false });
+  }
+
+  /**
+   * Runs a step and returns its outcome; refusals become error outcomes.
+   *
+   * @param step The step.
+   * @returns The outcome.
+   * @throws {EnvironmentError} when the host cannot run it at all.
+   */
+  async run(step: StepInput): Promise<Outcome> {
+    try {
+      return { ok: await this.execute(step) };
+    } catch (error) {
+      if (error instanceof EnvironmentError) throw error;
+      return errorOutcome(error);
+    }
+  }
+
+  /**
+   * Runs a step and returns its encoded result; refusals are thrown.
+   *
+   * @param step The step.
+   * @returns The result as trace JSON.
+   */
+  async execute(step: StepInput): Promise<JsonValue> {
+    const args = step.args;
+    switch (step.op) {
+      case "open": {
+        const name = step.handle!;
+        if (this.#slots.get(name)?.closed === false) {
+          throw new StepError(`handle "${name}" is already open`);
+        }
+        this.#slots.set(name, { handle: this.#host.open(), closed: false });
+        return null;
+      }
+      case "close": {
+        const slot = this.#slot(step);
+        slot.closed = true;
+        await slot.handle.close();
+        return null;
+      }
+      case "read": {
+        const handle = this.#slot(step).handle;
+        await this.#host.settle(
+          (args.settleMs as number | undefined) ?? this.#host.readSettleMs,
+        );
+        return this.#drain(handle);
+      }
+      case "settle":
+        await this.#host.settle(args.ms as number);
+        return null;
+      default:
+        return this.executeSync(step);
+    }
+  }
+
+  /**
+   * Runs a step that needs no waiting (everything but `open`, `close`,
+   * `read` and `settle`).
+   *
+   * @param step The step.
+   * @returns The result as trace JSON.
+   */
+  executeSync(step: StepInput): JsonValue {
+    const refs = this.refs;
+    const args = step.args;
+    const local = (ref: JsonValue) => refs.port("local", ref as PortRef);
+    const domain = (ref: JsonValue) => refs.domain(ref as DomainRef);
+    const allocated = (space: string, port: number): JsonValue => {
+      refs.allocated(space, port);
+      return refs.encodePort(space, port);
+    };
+    switch (step.op) {
+      case "bind_unbound_port": {
+        const remote = domain(args.remote_domain);
+        return allocated("local", this.#handle(step).bindUnboundPort(remote));
+      }
+      case "bind_interdomain": {
+        const remote = domain(args.remote_domain);
+        const port = refs.port(
+          refs.spaceOf(remote),
+          args.remote_port as PortRef,
+        );
+        return allocated(
+          "local",
+          this.#handle(step).bindInterdomain(remote, port),
+        );
+      }
+      case "bind_virq":
+        return allocated(
+          "local",
+          this.#handle(step).bindVirq(args.virq as number),
+        );
+      case "unbind":
+        this.#handle(step).unbind(local(args.port));
+        return null;
+      case "notify":
+        this.#handle(step).notify(local(args.port));
+        return null;
+      case "unmask":
+        this.#handle(step).unmask(local(args.port));
+        return null;
+      case "reset":
+        this.#handle(step).reset();
+        return null;
+      case "restrict_domid":
+        this.#handle(step).restrictDomain(domain(args.domid));
+        return null;
+      case "hc.status": {
+        const dom = domain(args.domain);
+        const port = refs.port(refs.spaceOf(dom), args.port as PortRef);
+        const status = this.#hypercalls().status(dom, port);
+        return refs.encodeStatus(status as Record<string, unknown>);
+      }
+      case "hc.alloc_unbound": {
+        const dom = domain(args.domain);
+        const remote = domain(args.remote_domain);
+        return allocated(
+          refs.spaceOf(dom),
+          this.#hypercalls().allocUnbound(dom, remote),
+        );
+      }
+      case "hc.reset":
+        this.#hypercalls().reset(domain(args.domain));
+        return null;
+      default:
+        throw new StepError(`op ${step.op} cannot run synchronously`);
+    }
+  }
+
+  #hypercalls(): Dom0Hypercalls {
+    return this.#hc ??= this.#host.hypercalls();
+  }
+
+  #slot(step: StepInput): Slot {
+    const slot = this.#slots.get(step.handle ?? "");
+    if (slot === undefined) {
+      throw new StepError(`handle "${step.handle}" was never opened`);
+    }
+    return slot;
+  }
+
+  #handle(step: StepInput): OracleHandle {
+    return this.#slot(step).handle;
+  }
+
+  /** Reads without blocking until the ring is empty. */
+  #drain(handle: OracleHandle): JsonValue {
+    const buffer = new Uint8Array(4096);
+    const view = new DataView(buffer.buffer);
+    const ports: number[] = [];
+    while (ports.length <= MAX_RING) {
+      const n = handle.read(buffer);
+      if (n === null || n === 0) break;
+      for (let at = 0; at + 4 <= n; at += 4) {
+        ports.push(view.getUint32(at, true));
+      }
+    }
+    return ports.map((port) => {
+      this.refs.seen("local", port);
+      return this.refs.encodePort("local", port);
+    });
+  }
+
+  /** Closes every handle this runner opened and has not closed. */
+  async closeAll(): Promise<void> {
+    for (const slot of this.#slots.values()) {
+      if (!slot.closed) {
+        slot.closed = true;
+        await slot.handle.close();
+      }
+    }
+  }
+}

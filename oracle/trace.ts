@@ -1,0 +1,745 @@
+/**
+ * The oracle's trace format: JSON Lines, one header line then one line per
+ * step, with ports and domains written as references that mean the same
+ * thing on every host (see `oracle/FORMAT.md`). Parsing is strict and every
+ * complaint names its line.
+ *
+ * @module
+ */
+
+/** The only trace version this module reads and writes. */
+export const TRACE_VERSION = 1;
+
+/**
+ * A JSON value, as traces hold them.
+ *
+ * @example
+ * ```ts
+ * import type { JsonValue } from "./trace.ts";
+ * const value: JsonValue = { rel: 0 };
+ * ```
+ */
+export type JsonValue =
+  | null
+  | boolean
+  | number
+  | string
+  | JsonValue[]
+  | { [key: string]: JsonValue };
+
+/**
+ * A domain as a trace names it: the recording domain (`local`, dom0 on a
+ * real host and in the model), the replayer's fresh second domain (`peer`),
+ * or a literal id that means the same everywhere (`abs`, such as 32752 =
+ * `DOMID_SELF` or a domain that exists nowhere).
+ *
+ * @example
+ * ```ts
+ * import type { DomainRef } from "./trace.ts";
+ * const peer: DomainRef = { dom: "peer" };
+ * const self: DomainRef = { abs: 0x7ff0 };
+ * ```
+ */
+export type DomainRef = { dom: "local" | "peer" } | { abs: number };
+
+/**
+ * A port as a trace names it, within the space of one domain (given by the
+ * op's domain argument): `rel` = offset from the first port the trace
+ * allocated in that domain; `abs` = a literal number (port 0, ports beyond
+ * the device's limit); `bucketEnd` = offset from the first multiple of 64
+ * above every port seen in that domain (Xen's port storage grows in buckets
+ * of 64, so `{bucketEnd: 0}` is the first port without storage).
+ *
+ * @example
+ * ```ts
+ * import type { PortRef } from "./trace.ts";
+ * const first: PortRef = { rel: 0 };
+ * const huge: PortRef = { abs: 70000 };
+ * const edge: PortRef = { bucketEnd: 0 };
+ * ```
+ */
+export type PortRef = { rel: number } | { abs: number } | { bucketEnd: number };
+
+/**
+ * Every operation a step can perform: device operations (with a `handle`),
+ * dom0 hypercalls (`hc.*`) and a pause (`settle`).
+ *
+ * @example
+ * ```ts
+ * import { OPS } from "./trace.ts";
+ * import assert from "node:assert/strict";
+ * assert.ok(OPS.includes("bind_virq"));
+ * ```
+ */
+export const OPS = [
+  "open",
+  "close",
+  "bind_unbound_port",
+  "bind_interdomain",
+  "bind_virq",
+  "unbind",
+  "notify",
+  "unmask",
+  "reset",
+  "restrict_domid",
+  "read",
+  "settle",
+  "hc.status",
+  "hc.alloc_unbound",
+  "hc.reset",
+] as const;
+
+/**
+ * The name of an operation.
+ *
+ * @example
+ * ```ts
+ * import type { OpName } from "./trace.ts";
+ * const op: OpName = "hc.status";
+ * ```
+ */
+export type OpName = typeof OPS[number];
+
+/**
+ * How a `read` is compared: `coalesce` compares the set of ports delivered
+ * (their count depends on timing); `drain` only checks that the read
+ * succeeded (or failed the same way). Without it, reads compare as
+ * multisets (arrival order across vCPUs is timing).
+ *
+ * @example
+ * ```ts
+ * import type { Timing } from "./trace.ts";
+ * const timing: Timing = "coalesce";
+ * ```
+ */
+export type Timing = "coalesce" | "drain";
+
+/**
+ * What a step produced: a JSON result (ports as {@linkcode PortRef}s,
+ * domains as {@linkcode DomainRef}s), or an errno. Code `ORACLE` marks a
+ * step the oracle could not apply (an unknown handle, a reference it cannot
+ * resolve).
+ *
+ * @example
+ * ```ts
+ * import type { Outcome } from "./trace.ts";
+ * const ok: Outcome = { ok: { rel: 0 } };
+ * const refused: Outcome = { error: { code: "ENOTCONN", errno: 107 } };
+ * ```
+ */
+export type Outcome =
+  | { ok: JsonValue }
+  | { error: { code: string; errno: number; message?: string } };
+
+/**
+ * The first line of a trace: where it was recorded.
+ *
+ * @example
+ * ```ts
+ * import type { TraceHeader } from "./trace.ts";
+ * const header: TraceHeader = {
+ *   type: "header",
+ *   version: 1,
+ *   backend: "memory",
+ *   xen: "4.17 (model)",
+ *   kernel: "6.1 (model)",
+ *   abi: "2l",
+ *   vcpus: 2,
+ *   recorded: "2025-01-01T00:00:00.000Z",
+ * };
+ * ```
+ */
+export interface TraceHeader {
+  /** Always `"header"`. */
+  type: "header";
+  /** {@linkcode TRACE_VERSION}. */
+  version: number;
+  /** The backend that produced the outcomes (`memory`, `linux`, …). */
+  backend: string;
+  /** The hypervisor's version. */
+  xen: string;
+  /** The recording domain's kernel release. */
+  kernel: string;
+  /** The recording domain's event ABI: `fifo`, `2l` or `unknown`. */
+  abi: string;
+  /** The recording domain's vCPUs (the model replays with as many). */
+  vcpus: number;
+  /** When, as an ISO 8601 date. */
+  recorded: string;
+  /** The built-in scenario recorded, if any. */
+  scenario?: string;
+  /** Anything else worth knowing. */
+  note?: string;
+}
+
+/**
+ * A step to perform, without its outcome: what scenarios and random
+ * sequences are made of.
+ *
+ * @example
+ * ```ts
+ * import type { StepInput } from "./trace.ts";
+ * const step: StepInput = {
+ *   handle: "h0",
+ *   op: "bind_unbound_port",
+ *   args: { remote_domain: { dom: "local" } },
+ * };
+ * ```
+ */
+export interface StepInput {
+  /** The handle (`h0`, `h1`, …) for device operations; none otherwise. */
+  handle?: string;
+  /** The operation. */
+  op: OpName;
+  /** Its arguments, with references (see the op table in FORMAT.md). */
+  args: Record<string, JsonValue>;
+  /** How a `read` is compared. */
+  timing?: Timing;
+  /**
+   * Fields of an object result not to compare (such as `["vcpu"]` where a
+   * host's kernel decides it from state the trace does not capture).
+   */
+  ignore?: string[];
+  /** A comment for human readers. */
+  note?: string;
+}
+
+/**
+ * One step line: a {@linkcode StepInput} with its index and, once recorded,
+ * its outcome.
+ *
+ * @example
+ * ```ts
+ * import type { TraceStep } from "./trace.ts";
+ * const step: TraceStep = {
+ *   type: "step",
+ *   i: 0,
+ *   handle: "h0",
+ *   op: "open",
+ *   args: {},
+ *   outcome: { ok: null },
+ * };
+ * ```
+ */
+export interface TraceStep extends StepInput {
+  /** Always `"step"`. */
+  type: "step";
+  /** The step's index. */
+  i: number;
+  /** What it produced when recorded. */
+  outcome?: Outcome;
+}
+
+/**
+ * A whole trace.
+ *
+ * @example
+ * ```ts
+ * import type { Trace } from "./trace.ts";
+ * const empty: Trace = { steps: [] };
+ * ```
+ */
+export interface Trace {
+  /** The header, when the text had one. */
+  header?: TraceHeader;
+  /** The steps, in order. */
+  steps: TraceStep[];
+  /** The text line of each step (1-based), when parsed from text. */
+  lines?: number[];
+}
+
+/**
+ * A trace that cannot be read: names the (1-based) line.
+ *
+ * @example
+ * ```ts
+ * import { parseTrace, TraceParseError } from "./trace.ts";
+ * import assert from "node:assert/strict";
+ * assert.throws(() => parseTrace("{oops"), TraceParseError);
+ * ```
+ */
+export class TraceParseError extends Error {
+  /** The offending line, 1-based. */
+  readonly line: number;
+
+  /**
+   * Creates the error; the message is prefixed with the line.
+   *
+   * @param line The 1-based line.
+   * @param message What is wrong.
+   */
+  constructor(line: number, message: string) {
+    super(`line ${line}: ${message}`);
+    this.name = "TraceParseError";
+    this.line = line;
+  }
+}
+
+/**
+ * Options for {@linkcode parseTrace}.
+ *
+ * @example
+ * ```ts
+ * import type { ParseOptions } from "./trace.ts";
+ * const options: ParseOptions = { requireOutcomes: true };
+ * ```
+ */
+export interface ParseOptions {
+  /** Every step must carry an outcome (for replay). Default false. */
+  requireOutcomes?: boolean;
+}
+
+type ArgKind = "domain" | "port" | "uint" | "ms";
+
+/** Each op's arguments: name → kind, and whether the op takes a handle. */
+const SCHEMA: Record<
+  OpName,
+  { handle: boolean; args: Record<string, ArgKind>; optional?: string[] }
+> = {
+  "open": { handle: true, args: {} },
+  "close": { handle: true, args: {} },
+  "bind_unbound_port": { handle: true, args: { remote_domain: "domain" } },
+  "bind_interdomain": {
+    handle: true,
+    args: { remote_domain: "domain", remote_port: "port" },
+  },
+  "bind_virq": { handle: true, args: { virq: "uint" } },
+  "unbind": { handle: true, args: { port: "port" } },
+  "notify": { handle: true, args: { port: "port" } },
+  "unmask": { handle: true, args: { port: "port" } },
+  "reset": { handle: true, args: {} },
+  "restrict_domid": { handle: true, args: { domid: "domain" } },
+  "read": { handle: true, args: { settleMs: "ms" }, optional: ["settleMs"] },
+  "settle": { handle: false, args: { ms: "ms" } },
+  "hc.status": { handle: false, args: { domain: "domain", port: "port" } },
+  "hc.alloc_unbound": {
+    handle: false,
+    args: { domain: "domain", remote_domain: "domain" },
+  },
+  "hc.reset": { handle: false, args: { domain: "domain" } },
+};
+
+const HANDLE_NAME = /^[A-Za-z_][A-Za-z0-9_-]{0,31}$/;
+const STEP_KEYS = new Set([
+  "type",
+  "i",
+  "handle",
+  "op",
+  "args",
+  "timing",
+  "ignore",
+  "note",
+  "outcome",
+]);
+const HEADER_KEYS = new Set([
+  "type",
+  "version",
+  "backend",
+  "xen",
+  "kernel",
+  "abi",
+  "vcpus",
+  "recorded",
+  "scenario",
+  "note",
+]);
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+function isInt(value: unknown): value is number {
+  return typeof value === "number" && Number.isSafeInteger(value);
+}
+
+function describe(value: unknown): string {
+  return JSON.stringify(value) ?? String(value);
+}
+
+/**
+ * Checks a domain reference; a bare integer is accepted as `{abs: N}`.
+ * Returns the normal form, or a complaint.
+ */
+function checkDomainRef(value: unknown): DomainRef | string {
+  if (isInt(value)) return value >= 0 ? { abs: value } : "negative domain";
+  if (!isObject(value)) {
+    return `expected a domain reference ({"dom":"local"|"peer"} or {"abs":N}), got ${
+      describe(value)
+    }`;
+  }
+  const keys = Object.keys(value);
+  if (keys.length === 1 && (value.dom === "local" || value.dom === "peer")) {
+    return { dom: value.dom };
+  }
+  if (keys.length === 1 && isInt(value.abs) && value.abs >= 0) {
+    return { abs: value.abs };
+  }
+  return `bad domain reference ${describe(value)}`;
+}
+
+/**
+ * Checks a port reference; a bare integer is accepted as `{abs: N}`.
+ * Returns the normal form, or a complaint.
+ */
+function checkPortRef(value: unknown): PortRef | string {
+  if (isInt(value)) return value >= 0 ? { abs: value } : "negative port";
+  if (!isObject(value)) {
+    return `expected a port reference ({"rel":k}, {"abs":N} or {"bucketEnd":k}), got ${
+      describe(value)
+    }`;
+  }
+  const keys = Object.keys(value);
+  if (keys.length === 1 && isInt(value.rel)) return { rel: value.rel };
+  if (keys.length === 1 && isInt(value.abs) && value.abs >= 0) {
+    return { abs: value.abs };
+  }
+  if (keys.length === 1 && isInt(value.bucketEnd)) {
+    return { bucketEnd: value.bucketEnd };
+  }
+  return `bad port reference ${describe(value)}`;
+}
+
+function checkOutcome(value: unknown): Outcome | string {
+  if (!isObject(value)) {
+    return `outcome must be an object, got ${describe(value)}`;
+  }
+  const keys = Object.keys(value);
+  if (keys.length === 1 && "ok" in value) {
+    return { ok: value.ok as JsonValue };
+  }
+  if (keys.length === 1 && "error" in value) {
+    const error = value.error;
+    if (
+      isObject(error) && typeof error.code === "string" && error.code !== "" &&
+      isInt(error.errno) &&
+      (error.message === undefined || typeof error.message === "string")
+    ) {
+      const out: { code: string; errno: number; message?: string } = {
+        code: error.code,
+        errno: error.errno,
+      };
+      if (error.message !== undefined) out.message = error.message;
+      return { error: out };
+    }
+    return `bad error outcome ${
+      describe(error)
+    } (need {"code":"E…","errno":N})`;
+  }
+  return `outcome must be {"ok":…} or {"error":{…}}, got ${describe(value)}`;
+}
+
+/**
+ * Checks one step object (parsed JSON) and returns its normal form, or a
+ * complaint. Bare integers in port and domain arguments become `{abs: N}`.
+ *
+ * @param value The parsed object.
+ * @param index The step's position, used when it has no `i`.
+ * @returns The step, or what is wrong with it.
+ *
+ * @example
+ * ```ts
+ * import { checkStep } from "./trace.ts";
+ * import assert from "node:assert/strict";
+ * const step = checkStep({ op: "unbind", handle: "h0", args: { port: 70000 } }, 0);
+ * assert.deepEqual(typeof step === "string" ? step : step.args, {
+ *   port: { abs: 70000 },
+ * });
+ * ```
+ */
+export function checkStep(value: unknown, index: number): TraceStep | string {
+  if (!isObject(value)) {
+    return `a step must be an object, got ${describe(value)}`;
+  }
+  for (const key of Object.keys(value)) {
+    if (!STEP_KEYS.has(key)) return `unknown key "${key}" in step`;
+  }
+  if (value.type !== undefined && value.type !== "step") {
+    return `"type" must be "step" or "header", got ${describe(value.type)}`;
+  }
+  const op = value.op;
+  if (typeof op !== "string" || !(op in SCHEMA)) {
+    return `unknown op ${describe(op)} (known: ${OPS.join(", ")})`;
+  }
+  const schema = SCHEMA[op as OpName];
+  const step: TraceStep = {
+    type: "step",
+    i: index,
+    op: op as OpName,
+    args: {},
+  };
+  if (value.i !== undefined) {
+    if (!isInt(value.i) || value.i < 0) {
+      return `"i" must be a non-negative integer, got ${describe(value.i)}`;
+    }
+    step.i = value.i;
+  }
+  if (schema.handle) {
+    if (typeof value.handle !== "string" || !HANDLE_NAME.test(value.handle)) {
+      return `op ${op} needs a "handle" name such as "h0", got ${
+        describe(value.handle)
+      }`;
+    }
+    step.handle = value.handle;
+  } else if (value.handle !== undefined) {
+    return `op ${op} takes no "handle"`;
+  }
+  const args = value.args ?? {};
+  if (!isObject(args)) return `"args" must be an object, got ${describe(args)}`;
+  for (const key of Object.keys(args)) {
+    if (!(key in schema.args)) {
+      return `op ${op} has no argument "${key}" (takes: ${
+        Object.keys(schema.args).join(", ") || "none"
+      })`;
+    }
+  }
+  for (const [name, kind] of Object.entries(schema.args)) {
+    const arg = args[name];
+    if (arg === undefined) {
+      if (schema.optional?.includes(name)) continue;
+      return `op ${op} needs argument "${name}"`;
+    }
+    let checked: JsonValue | string;
+    switch (kind) {
+      case "domain":
+        checked = checkDomainRef(arg);
+        break;
+      case "port":
+        checked = checkPortRef(arg);
+        break;
+      case "uint":
+        checked = isInt(arg) && arg >= 0 && arg <= 0xffff_ffff
+          ? arg
+          : `"${name}" must be an integer in 0..4294967295, got ${
+            describe(arg)
+          }`;
+        break;
+      case "ms":
+        checked = isInt(arg) && arg >= 0 && arg <= 60_000
+          ? arg
+          : `"${name}" must be milliseconds in 0..60000, got ${describe(arg)}`;
+        break;
+    }
+    if (typeof checked === "string") return `op ${op}: ${checked}`;
+    step.args[name] = checked;
+  }
+  if (value.timing !== undefined) {
+    if (op !== "read") return `"timing" applies only to read`;
+    if (value.timing !== "coalesce" && value.timing !== "drain") {
+      return `"timing" must be "coalesce" or "drain", got ${
+        describe(value.timing)
+      }`;
+    }
+    step.timing = value.timing;
+  }
+  if (value.ignore !== undefined) {
+    if (
+      !Array.isArray(value.ignore) ||
+      !value.ignore.every((f) => typeof f === "string" && f !== "")
+    ) {
+      return `"ignore" must be a list of result field names`;
+    }
+    step.ignore = [...value.ignore];
+  }
+  if (value.note !== undefined) {
+    if (typeof value.note !== "string") return `"note" must be a string`;
+    step.note = value.note;
+  }
+  if (value.outcome !== undefined) {
+    const outcome = checkOutcome(value.outcome);
+    if (typeof outcome === "string") return outcome;
+    step.outcome = outcome;
+  }
+  return step;
+}
+
+function checkHeader(value: Record<string, unknown>): TraceHeader | string {
+  for (const key of Object.keys(value)) {
+    if (!HEADER_KEYS.has(key)) return `unknown key "${key}" in header`;
+  }
+  if (value.version !== TRACE_VERSION) {
+    return `unsupported trace version ${
+      describe(value.version)
+    } (this oracle reads ${TRACE_VERSION})`;
+  }
+  for (const key of ["backend", "xen", "kernel", "abi", "recorded"]) {
+    if (typeof value[key] !== "string") {
+      return `header needs a string "${key}"`;
+    }
+  }
+  if (!isInt(value.vcpus) || value.vcpus < 1 || value.vcpus > 128) {
+    return `header "vcpus" must be an integer in 1..128, got ${
+      describe(value.vcpus)
+    }`;
+  }
+  for (const key of ["scenario", "note"]) {
+    if (value[key] !== undefined && typeof value[key] !== "string") {
+      return `header "${key}" must be a string`;
+    }
+  }
+  return value as unknown as TraceHeader;
+}
+
+/**
+ * Parses JSON Lines text into a trace. Blank lines are skipped; the header,
+ * if any, must come first; step indices must increase.
+ *
+ * @param text The trace.
+ * @param options Whether outcomes are required.
+ * @returns The trace.
+ * @throws {TraceParseError} naming the first bad line.
+ *
+ * @example
+ * ```ts
+ * import { parseTrace } from "./trace.ts";
+ * import assert from "node:assert/strict";
+ * const trace = parseTrace(
+ *   '{"type":"step","i":0,"handle":"h0","op":"open","args":{},"outcome":{"ok":null}}\n',
+ *   { requireOutcomes: true },
+ * );
+ * assert.equal(trace.steps[0].op, "open");
+ * ```
+ */
+export function parseTrace(text: string, options: ParseOptions = {}): Trace {
+  const trace: Trace = { steps: [], lines: [] };
+  const lines = text.split("\n");
+  let last = -1;
+  for (let n = 0; n < lines.length; n++) {
+    const line = lines[n].trim();
+    const lineNo = n + 1;
+    if (line === "") continue;
+    let value: unknown;
+    try {
+      value = JSON.parse(line);
+    } catch (error) {
+      throw new TraceParseError(
+        lineNo,
+        `not JSON (${(error as Error).message})`,
+      );
+    }
+    if (isObject(value) && value.type === "header") {
+      if (trace.header !== undefined || trace.steps.length > 0) {
+        throw new TraceParseError(
+          lineNo,
+          "a header may only be the first line",
+        );
+      }
+      const header = checkHeader(value);
+      if (typeof header === "string") throw new TraceParseError(lineNo, header);
+      trace.header = header;
+      continue;
+    }
+    const step = checkStep(value, last + 1);
+    if (typeof step === "string") throw new TraceParseError(lineNo, step);
+    if (step.i <= last) {
+      throw new TraceParseError(
+        lineNo,
+        `step index ${step.i} does not follow ${last}`,
+      );
+    }
+    if (options.requireOutcomes && step.outcome === undefined) {
+      throw new TraceParseError(
+        lineNo,
+        `step ${step.i} (${step.op}) has no "outcome"; record the trace first`,
+      );
+    }
+    last = step.i;
+    trace.steps.push(step);
+    trace.lines!.push(lineNo);
+  }
+  return trace;
+}
+
+/**
+ * One step as its JSON line, keys in a fixed order.
+ *
+ * @param step The step.
+ * @returns The line, without a newline.
+ *
+ * @example
+ * ```ts
+ * import { formatStep } from "./trace.ts";
+ * import assert from "node:assert/strict";
+ * assert.equal(
+ *   formatStep({ type: "step", i: 3, handle: "h0", op: "reset", args: {} }),
+ *   '{"type":"step","i":3,"handle":"h0","op":"reset","args":{}}',
+ * );
+ * ```
+ */
+export function formatStep(step: TraceStep): string {
+  const out: Record<string, unknown> = { type: "step", i: step.i };
+  if (step.handle !== undefined) out.handle = step.handle;
+  out.op = step.op;
+  out.args = step.args;
+  if (step.timing !== undefined) out.timing = step.timing;
+  if (step.ignore !== undefined) out.ignore = step.ignore;
+  if (step.note !== undefined) out.note = step.note;
+  if (step.outcome !== undefined) out.outcome = step.outcome;
+  return JSON.stringify(out);
+}
+
+/**
+ * A whole trace as JSON Lines text (header first, trailing newline).
+ *
+ * @param trace The trace.
+ * @returns The text.
+ *
+ * @example
+ * ```ts
+ * import { formatTrace, parseTrace } from "./trace.ts";
+ * import assert from "node:assert/strict";
+ * const text = formatTrace({
+ *   steps: [{ type: "step", i: 0, handle: "h0", op: "open", args: {} }],
+ * });
+ * assert.deepEqual(parseTrace(text).steps[0].op, "open");
+ * ```
+ */
+export function formatTrace(trace: Trace): string {
+  const lines: string[] = [];
+  if (trace.header !== undefined) {
+    const h = trace.header;
+    const header: Record<string, unknown> = {
+      type: "header",
+      version: h.version,
+      backend: h.backend,
+      xen: h.xen,
+      kernel: h.kernel,
+      abi: h.abi,
+      vcpus: h.vcpus,
+      recorded: h.recorded,
+    };
+    if (h.scenario !== undefined) header.scenario = h.scenario;
+    if (h.note !== undefined) header.note = h.note;
+    lines.push(JSON.stringify(header));
+  }
+  for (const step of trace.steps) lines.push(formatStep(step));
+  return lines.join("\n") + "\n";
+}
+
+/**
+ * Numbers step inputs as trace steps (0, 1, 2, …), dropping any outcome.
+ *
+ * @param inputs The steps.
+ * @returns Fresh trace steps.
+ *
+ * @example
+ * ```ts
+ * import { toSteps } from "./trace.ts";
+ * import assert from "node:assert/strict";
+ * assert.equal(toSteps([{ handle: "h0", op: "open", args: {} }])[0].i, 0);
+ * ```
+ */
+export function toSteps(inputs: readonly StepInput[]): TraceStep[] {
+  return inputs.map((input, i) => {
+    const step: TraceStep = {
+      type: "step",
+      i,
+      op: input.op,
+      args: input.args,
+    };
+    if (input.handle !== undefined) step.handle = input.handle;
+    if (input.timing !== undefined) step.timing = input.timing;
+    if (input.ignore !== undefined) step.ignore = input.ignore;
+    if (input.note !== undefined) step.note = input.note;
+    return step;
+  });
+}
