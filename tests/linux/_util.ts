@@ -1,7 +1,8 @@
 // Helpers shared by the linux backend's tests.
 
+import { assertErrno } from "../_assert.ts";
 import assert from "node:assert/strict";
-import { EventChannelError } from "../../errors.ts";
+import type { EventChannelError } from "../../errors.ts";
 import type { EventChannelHandle } from "../../handle.ts";
 
 /** Waits `ms` milliseconds. */
@@ -36,18 +37,7 @@ export function assertEvtchnError(
   code: string,
   extra: Partial<Record<keyof EventChannelError, unknown>> = {},
 ): EventChannelError {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (error) {
-    caught = error;
-  }
-  assert.ok(
-    caught instanceof EventChannelError,
-    `expected EventChannelError ${op} ${code}, got ${caught}`,
-  );
-  assert.equal(caught.op, op, caught.message);
-  assert.equal(caught.code, code, caught.message);
+  const caught = assertErrno(fn, op, code);
   for (const [key, value] of Object.entries(extra)) {
     assert.deepEqual(caught[key as keyof EventChannelError], value);
   }
