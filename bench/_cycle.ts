@@ -2,7 +2,9 @@
 // Linux kernel with `ports` bound late-EOI ports, and one send → deliver
 // (upcall, scan or queue walk, mask, clear) → unmask cycle on the last one.
 
-import { Hypervisor, LinuxGuest } from "../mod.ts";
+import { type FifoAbi, Hypervisor, LinuxGuest } from "../mod.ts";
+import { FifoConsumer } from "../backends/memory/hypervisor/guest_fifo.ts";
+import { TwoLevelConsumer } from "../backends/memory/hypervisor/guest_2l.ts";
 
 /** A cycle to run repeatedly. */
 export interface Cycle {
@@ -57,6 +59,57 @@ export function makeCycle(options: CycleOptions): Cycle {
     run(): void {
       xen.send(sender, senderPort);
       linux.lateEoi(receiverPort);
+    },
+    delivered: () => delivered,
+  };
+}
+
+/**
+ * The same cycle at the hypercall level, without the Linux guest: EVTCHNOP_send
+ * from a domU, dom0's upcall runs the Linux-style consumer of its ABI (which
+ * masks and clears the port, as a late-EOI ack does), then EVTCHNOP_unmask.
+ *
+ * @param options Ports, domains and ABI.
+ * @returns The cycle.
+ */
+export function makeHypercallCycle(options: CycleOptions): Cycle {
+  const { ports, domains, eventAbi } = options;
+  const xen = new Hypervisor();
+  const d0 = xen.createDomain({ domain: 0, privileged: true, vcpus: 2 });
+  for (let id = 1; id < Math.max(domains, 2); id++) {
+    xen.createDomain({ domain: id, maxEvtchnPort: 4095 });
+  }
+  if (eventAbi === "fifo") {
+    for (let v = 0; v < 2; v++) xen.initControl(0, d0.allocGuestPage(), 0, v);
+    for (let p = 0; p < 4; p++) xen.expandArray(0, d0.allocGuestPage());
+  }
+  let delivered = 0;
+  const abi = d0.abi;
+  const ack = (port: number): void => {
+    abi.mask(port);
+    abi.clearPending(port);
+    delivered++;
+  };
+  const consumer = eventAbi === "fifo"
+    ? new FifoConsumer(d0.abi as FifoAbi, 2)
+    : new TwoLevelConsumer(d0);
+  d0.upcall = (vcpu) => {
+    d0.sharedInfo.exchangeUpcallPending(vcpu, 0);
+    consumer.handleEvents(vcpu, ack);
+  };
+  let sender = 1, senderPort = 0, receiverPort = 0;
+  for (let i = 0; i < ports; i++) {
+    sender = 1 + (i % (Math.max(domains, 2) - 1));
+    senderPort = xen.allocUnbound(sender, sender, 0);
+    receiverPort = xen.bindInterdomain(0, sender, senderPort);
+    ack(receiverPort); // Xen marked it pending at bind
+    xen.unmask(0, receiverPort);
+  }
+  delivered = 0;
+  return {
+    run(): void {
+      xen.send(sender, senderPort);
+      xen.unmask(0, receiverPort);
     },
     delivered: () => delivered,
   };

@@ -2,11 +2,15 @@
 // timed over many iterations (the best of several rounds), for
 // bench/model_ratio.sh to compare with the C loop.
 
-import { makeCycle } from "./_cycle.ts";
+import { makeCycle, makeHypercallCycle } from "./_cycle.ts";
 
 const iterations = Number(Deno.args[0] ?? 2_000_000);
 const eventAbi = (Deno.args[1] ?? "2l") as "2l" | "fifo";
-const cycle = makeCycle({ ports: 4032, domains: 2, eventAbi });
+const level = Deno.args[2] ?? "device";
+const options = { ports: 4032, domains: 2, eventAbi };
+const cycle = level === "hypercall"
+  ? makeHypercallCycle(options)
+  : makeCycle(options);
 let best = Infinity;
 for (let round = 0; round < 5; round++) {
   const start = performance.now();
@@ -18,4 +22,6 @@ if (cycle.delivered() !== 5 * iterations) {
     `expected ${5 * iterations} deliveries, got ${cycle.delivered()}`,
   );
 }
-console.log(JSON.stringify({ impl: `model-${eventAbi}`, ns_per_cycle: best }));
+console.log(
+  JSON.stringify({ impl: `model-${eventAbi}-${level}`, ns_per_cycle: best }),
+);
