@@ -332,9 +332,13 @@ export function defineConformance(env: ConformanceEnv): void {
     const iterating = (async () => {
       for await (const p of h) iterated.push(p);
     })();
+    // Handle the rejection before closing: a backend whose close settles
+    // later (linux: after the parked poll(2) returns) rejects `waiting`
+    // first, and an unhandled rejection would fail the whole file.
+    const rejected = assertRejectsErrno(() => waiting, "read", "EBADF");
     await env.settle();
     await h.close();
-    await assertRejectsErrno(() => waiting, "read", "EBADF");
+    await rejected;
     await iterating;
     assert.deepEqual(iterated, []);
     assertErrno(() => h.notify(port), "notify", "EBADF");

@@ -11,10 +11,11 @@ Deno.test("README commands use the pinned Deno and tasks that exist", async () =
   const pin = (await read("tools/deno")).match(/deno@(\d+\.\d+\.\d+)/)?.[1];
   assert.ok(pin, "tools/deno pins a version");
   const commands = [...readme.matchAll(/^npx -y deno@(\S+) task (\S+)/gm)];
-  assert.deepEqual(commands.map((m) => m[2]), ["demo", "test"]);
+  // the two commands a fresh machine needs come first
+  assert.deepEqual(commands.slice(0, 2).map((m) => m[2]), ["demo", "test"]);
   for (const [, version] of commands) assert.equal(version, pin);
   const tasks = JSON.parse(await read("deno.json")).tasks;
-  assert.ok(tasks.demo && tasks.test);
+  for (const [, , task] of commands) assert.ok(tasks[task], `task ${task}`);
 });
 
 Deno.test(".ci/run runs the README's test command and prints the closing line", async () => {

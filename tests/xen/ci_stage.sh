@@ -1,0 +1,203 @@
+#!/usr/bin/env bash
+# ci_stage.sh - the real-Xen stage of CI: .ci/run calls it after the software
+# tests (and `deno task test:xen` runs it alone). Boots real Xen under QEMU
+# (tests/xen/boot.sh) twice, and in dom0 runs the linux conformance suite and
+# every test that needs a real device:
+#
+#   deno test --no-check --no-lock -A --sanitize-ops --sanitize-resources \
+#     --junit-path=... tests/conformance/linux_test.ts tests/linux/
+#
+# with EVTCHN_CREATE_DOMAIN=1 (the privcmd-created second domain case runs)
+# and EVTCHN_SETTLE_MS tuned for the accelerator:
+#   1. FIFO event ABI (dom0's default)           -> OUTDIR/xen-fifo.xml
+#   2. 2-level ABI (dom0 xen.fifo_events=0)      -> OUTDIR/xen-2l.xml
+#   3. bench/xen_ratio.sh (FIFO, one vCPU): the Deno/C round-trip ratio line.
+#      A measurement, never a failure.
+# Each run's whole output is also kept in OUTDIR/xen-<abi>.log (and
+# OUTDIR/xen-ratio.log).
+#
+# usage: tests/xen/ci_stage.sh OUTDIR
+# exit:  0 both ABI runs passed; 1 a run failed, timed out, ran on the wrong
+#        ABI, ignored tests, or wrote no JUnit report; 2 usage;
+#        3 this machine cannot run the stage (not root and packages missing,
+#        qemu-system-x86_64 not installable, apt unreachable, no Deno, too
+#        little memory): ONE line on stdout says why, nothing else is printed.
+# env:   XENVM_CI_TIMEOUT   seconds per boot before it is killed (default 600)
+#        XENVM_CI_SETTLE_MS EVTCHN_SETTLE_MS in dom0 (default 100 under TCG,
+#                           30 under KVM)
+#        XENVM_CI_RATIO     0: skip step 3        XENVM_CI_RATIO_N  its N (2000)
+#
+# dom0 sees the host read-only: the reports are written into a directory under
+# tests/xen/.cache exported with --rw, then copied to OUTDIR (which may be
+# anywhere, /tmp included).
+set -uo pipefail
+
+# ------------------------------------------------------------------- in dom0
+if [ "${1:-}" = --in-dom0 ]; then
+  label=$2 out=$3
+  shift 3
+  abi=$(dmesg | sed -n 's/.*xen:events: Using \(.*\) ABI.*/\1/p' | head -1)
+  echo "${abi:-unknown}" > "$out/xen-$label.abi"
+  v=/sys/hypervisor/version
+  echo "[dom0] Xen $(cat $v/major).$(cat $v/minor)$(cat $v/extra), dom0 $(uname -r), events ABI: ${abi:-unknown}, $(nproc) vCPUs, EVTCHN_SETTLE_MS=${EVTCHN_SETTLE_MS:-}"
+  exec deno test --no-check --no-lock -A --sanitize-ops --sanitize-resources \
+    --junit-path="$out/xen-$label.xml" "$@"
+fi
+
+# ------------------------------------------------------------------ on the host
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+ROOT="$(cd "$HERE/../.." && pwd -P)"
+CACHE="$HERE/.cache"
+TESTS=(tests/conformance/linux_test.ts tests/linux/)
+
+[ $# -eq 1 ] && [ -n "$1" ] || { echo "usage: tests/xen/ci_stage.sh OUTDIR" >&2; exit 2; }
+mkdir -p "$1" 2>/dev/null || { echo "xen-ci: cannot create OUTDIR $1" >&2; exit 2; }
+OUTDIR="$(cd "$1" && pwd -P)"
+TIMEOUT=${XENVM_CI_TIMEOUT:-600}
+[[ "$TIMEOUT" =~ ^[1-9][0-9]*$ ]] || { echo "xen-ci: XENVM_CI_TIMEOUT must be a number of seconds" >&2; exit 2; }
+# the stage decides the event ABI itself
+unset XENVM_DOM0_EXTRA XENVM_XEN_EXTRA
+
+T0=$SECONDS
+dur() { local s=$((SECONDS - $1)); printf '%dm%02ds' $((s / 60)) $((s % 60)); }
+cannot() { echo "real-Xen stage cannot run on this machine: $*"; exit 3; }
+
+# ------------------------------------------------------ can this machine run it?
+[ "$(uname -s)" = Linux ] || cannot "not Linux ($(uname -s))"
+command -v dpkg-query >/dev/null && command -v apt-get >/dev/null \
+  || cannot "no apt-get/dpkg (the harness installs Debian packages)"
+avail=$(awk '/^MemAvailable:/ { print int($2 / 1024) }' /proc/meminfo 2>/dev/null)
+[ "${avail:-0}" -ge 2700 ] || cannot "only ${avail:-?} MB of memory available, QEMU needs about 2700"
+deno_err=$("$HERE/deno.sh" 2>&1 >/dev/null) || cannot "no Deno binary to run in dom0 (${deno_err:-deno.sh failed})"
+
+HOST_PKGS=$(sed -n 's/^HOST_PKGS="\(.*\)"$/\1/p' "$HERE/install.sh")
+missing=()
+for p in $HOST_PKGS; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ] && [ "$(id -u)" != 0 ]; then
+  cannot "not root and packages missing: ${missing[*]}"
+fi
+
+# install.sh: quick when nothing changed; its chatter is kept, not shown, so
+# that the cannot-run path prints its one line only
+mkdir -p "$CACHE" 2>/dev/null || cannot "cannot write to $CACHE"
+ilog=$(mktemp)
+trap 'rm -f "$ilog"' EXIT
+if ! "$HERE/install.sh" >"$ilog" 2>&1; then
+  why=$(grep -m1 '^xen-vm install:' "$ilog" | sed 's/^xen-vm install: //')
+  net=$(grep -m1 -E 'Temporary failure resolving|Could not resolve|Failed to fetch|Unable to connect|Could not connect|Network is unreachable|Connection timed out|No route to host' "$CACHE/install.log" 2>/dev/null)
+  if [ -n "$net" ]; then cannot "apt unreachable (${net})"; fi
+  # a package this machine's apt sources do not have (qemu-system-x86 on a
+  # non-Debian host, the Debian kernel or Xen packages on another distribution)
+  nopkg=$(grep -m1 -E "Unable to locate package|has no installation candidate|Can't select candidate version|is not available" "$CACHE/install.log" 2>/dev/null)
+  if [ -n "$nopkg" ]; then
+    case "$nopkg" in
+      *qemu*) cannot "qemu-system-x86_64 is not installable from apt (${nopkg#E: })" ;;
+      *) cannot "a package is not installable from apt (${nopkg#E: })" ;;
+    esac
+  fi
+  case "$why" in
+    "must run as root"* | "cannot write"* | "cannot find the kernel ABI"*) cannot "$why" ;;
+  esac
+  echo "xen-ci: tests/xen/install.sh failed: ${why:-see below}" >&2
+  cat "$ilog" >&2
+  exit 1
+fi
+command -v qemu-system-x86_64 >/dev/null || cannot "qemu-system-x86_64 not found after install.sh"
+
+# -------------------------------------------------------------------- the runs
+cd "$ROOT" || { echo "xen-ci: cannot cd to $ROOT" >&2; exit 1; }
+RW=$(mktemp -d "$CACHE/ci.XXXXXX") || { echo "xen-ci: cannot create a directory under $CACHE" >&2; exit 1; }
+trap 'rm -f "$ilog"; rm -rf "$RW"' EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+RWOPT=(--rw "$RW")
+# a checkout under /tmp is invisible in dom0 (its /tmp is a tmpfs) unless exported
+case "$ROOT/" in /tmp/*) RWOPT=(--rw "$ROOT") ;; esac
+
+if [ -z "${XENVM_CI_SETTLE_MS:-}" ]; then
+  if [ -r /dev/kvm ] && [ -w /dev/kvm ] && { [ -d /sys/module/kvm_intel ] || [ -d /sys/module/kvm_amd ]; }; then
+    XENVM_CI_SETTLE_MS=30
+  else
+    XENVM_CI_SETTLE_MS=100 # TCG: a delivery to the other vCPU can take tens of ms
+  fi
+fi
+
+# junit_counts FILE -> "passed failed ignored" (as .ci/run counts: steps are
+# cases); "? ? ?" when it cannot be parsed
+junit_counts() {
+  python3 - "$1" <<'PY' 2>/dev/null || echo "? ? ?"
+import sys, xml.etree.ElementTree as ET
+p = f = s = 0
+for case in ET.parse(sys.argv[1]).getroot().iter("testcase"):
+    if case.find("failure") is not None or case.find("error") is not None: f += 1
+    elif case.find("skipped") is not None: s += 1
+    else: p += 1
+print(p, f, s)
+PY
+}
+
+SUMMARY=()
+status=0
+# run_abi LABEL WANT_ABI [boot.sh options...]
+run_abi() {
+  local label=$1 want=$2 t=$SECONDS rc=0 abi verdict p f s
+  shift 2
+  echo "== real-Xen $label: boot Xen ($want event ABI) and run ${TESTS[*]} in dom0 (timeout ${TIMEOUT}s)"
+  rm -f "$RW/xen-$label.xml" "$RW/xen-$label.abi" "$OUTDIR/xen-$label.xml"
+  "$HERE/run_in_dom0.sh" --timeout "$TIMEOUT" "${RWOPT[@]}" \
+    --env EVTCHN_CREATE_DOMAIN=1 --env EVTCHN_SETTLE_MS="$XENVM_CI_SETTLE_MS" --env NO_COLOR=1 \
+    "$@" "$HERE/ci_stage.sh" --in-dom0 "$label" "$RW" "${TESTS[@]}" 2>&1 | tee "$OUTDIR/xen-$label.log"
+  rc=${PIPESTATUS[0]}
+  abi=$(cat "$RW/xen-$label.abi" 2>/dev/null || echo "not reported")
+  read -r p f s <<<"0 0 0"
+  if [ -s "$RW/xen-$label.xml" ]; then
+    cp "$RW/xen-$label.xml" "$OUTDIR/xen-$label.xml"
+    read -r p f s < <(junit_counts "$OUTDIR/xen-$label.xml")
+  fi
+  case "$rc" in
+    0) verdict=ok ;;
+    124) verdict="FAILED: timed out after ${TIMEOUT}s" ;;
+    125) verdict="FAILED: Xen/dom0 did not boot (see $OUTDIR/xen-$label.log)" ;;
+    *) verdict="FAILED: deno test exited $rc" ;;
+  esac
+  if [ ! -s "$RW/xen-$label.xml" ]; then
+    if [ "$rc" -eq 0 ]; then verdict="FAILED: no JUnit report"; else verdict="$verdict, no JUnit report"; fi
+  elif [ "$abi" != "$want" ]; then
+    verdict="FAILED: dom0 used the '$abi' event ABI, not $want"
+  elif [ "$p" = "?" ]; then
+    if [ "$rc" -eq 0 ]; then verdict="FAILED: the JUnit report does not parse"; else verdict="$verdict, JUnit report unreadable"; fi
+  elif [ "$rc" -eq 0 ] && [ "$s" -gt 0 ]; then
+    verdict="FAILED: $s tests ignored in dom0 (a device missing?)"
+  elif [ "$rc" -eq 0 ] && [ "$f" -gt 0 ]; then
+    verdict="FAILED: the report has failures"
+  elif [ "$rc" -eq 0 ] && [ "$p" -eq 0 ]; then
+    verdict="FAILED: no test ran"
+  fi
+  [ "$verdict" = ok ] || status=1
+  SUMMARY+=("real-Xen $label ($abi ABI): $p passed, $f failed, $s ignored in $(dur "$t") - $verdict")
+  echo "${SUMMARY[-1]}"
+}
+
+run_abi fifo FIFO-based
+run_abi 2l 2-level --dom0-extra xen.fifo_events=0
+
+if [ "${XENVM_CI_RATIO:-1}" != 0 ]; then
+  echo "== real-Xen ratio: bench/xen_ratio.sh ${XENVM_CI_RATIO_N:-2000} (FIFO, 1 vCPU; a measurement, not a test)"
+  t=$SECONDS
+  ratio=$("$ROOT/bench/xen_ratio.sh" "${XENVM_CI_RATIO_N:-2000}" --quiet --timeout "$TIMEOUT" 2>"$OUTDIR/xen-ratio.log")
+  rc=$?
+  if [ "$rc" -eq 0 ] && [ -n "$ratio" ]; then
+    echo "$ratio" >> "$OUTDIR/xen-ratio.log"
+    SUMMARY+=("$ratio [$(dur "$t")]")
+  else
+    SUMMARY+=("deno/c round trip ratio: not measured (bench/xen_ratio.sh exited $rc; see $OUTDIR/xen-ratio.log)")
+    tail -n 15 "$OUTDIR/xen-ratio.log" >&2
+  fi
+  echo "${SUMMARY[-1]}"
+fi
+
+echo "== real-Xen stage summary ($(dur "$T0"); reports in $OUTDIR)"
+printf '%s\n' "${SUMMARY[@]}"
+exit "$status"
