@@ -5,7 +5,8 @@
 # every test that needs a real device:
 #
 #   deno test --no-check --no-lock -A --sanitize-ops --sanitize-resources \
-#     --junit-path=... tests/conformance/linux_test.ts tests/linux/
+#     --junit-path=... tests/conformance/linux_test.ts tests/linux/ \
+#     tests/xen/differential_test.ts   (10,000 random ops, linux vs the model)
 #
 # with EVTCHN_CREATE_DOMAIN=1 (the privcmd-created second domain case runs)
 # and EVTCHN_SETTLE_MS tuned for the accelerator:
@@ -48,7 +49,7 @@ fi
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/../.." && pwd -P)"
 CACHE="$HERE/.cache"
-TESTS=(tests/conformance/linux_test.ts tests/linux/)
+TESTS=(tests/conformance/linux_test.ts tests/linux/ tests/xen/differential_test.ts)
 
 [ $# -eq 1 ] && [ -n "$1" ] || { echo "usage: tests/xen/ci_stage.sh OUTDIR" >&2; exit 2; }
 mkdir -p "$1" 2>/dev/null || { echo "xen-ci: cannot create OUTDIR $1" >&2; exit 2; }
@@ -148,6 +149,7 @@ run_abi() {
   rm -f "$RW/xen-$label.xml" "$RW/xen-$label.abi" "$OUTDIR/xen-$label.xml"
   "$HERE/run_in_dom0.sh" --timeout "$TIMEOUT" "${RWOPT[@]}" \
     --env EVTCHN_CREATE_DOMAIN=1 --env EVTCHN_SETTLE_MS="$XENVM_CI_SETTLE_MS" --env NO_COLOR=1 \
+    --env EVTCHN_DIFF_SAVE="$RW" \
     "$@" "$HERE/ci_stage.sh" --in-dom0 "$label" "$RW" "${TESTS[@]}" 2>&1 | tee "$OUTDIR/xen-$label.log"
   rc=${PIPESTATUS[0]}
   abi=$(cat "$RW/xen-$label.abi" 2>/dev/null || echo "not reported")
@@ -180,8 +182,13 @@ run_abi() {
   echo "${SUMMARY[-1]}"
 }
 
-run_abi fifo FIFO-based
-run_abi 2l 2-level --dom0-extra xen.fifo_events=0
+# The differential run (tests/xen/differential_test.ts) gets its own seed per
+# ABI; a diverging sequence is shrunk and saved as OUTDIR/diff-seed-S.jsonl.
+run_abi fifo FIFO-based --env EVTCHN_DIFF_SEED="${XENVM_CI_DIFF_SEED:-20261125}"
+run_abi 2l 2-level --dom0-extra xen.fifo_events=0 --env EVTCHN_DIFF_SEED="${XENVM_CI_DIFF_SEED_2L:-4170}"
+cp "$RW"/diff-seed-*.jsonl "$OUTDIR"/ 2>/dev/null || true
+while IFS= read -r line; do SUMMARY+=("$line"); done \
+  < <(grep -h '^differential run:' "$OUTDIR"/xen-*.log 2>/dev/null)
 
 if [ "${XENVM_CI_RATIO:-1}" != 0 ]; then
   echo "== real-Xen ratio: bench/xen_ratio.sh ${XENVM_CI_RATIO_N:-2000} (FIFO, 1 vCPU; a measurement, not a test)"
