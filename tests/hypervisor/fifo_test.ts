@@ -159,6 +159,26 @@ Deno.test("FIFO event words and queues", async (t) => {
     assert.equal(fifo.word(p)! & (P | M | L), P | L);
     assert.equal(fifo.controlBlock(1)![2 + 7], p);
   });
+  await t.step("a port that moved queue leaves its old tail behind", () => {
+    const { xen, fifo } = fifoHost();
+    const a = xen.bindIpi(1, 0), b = xen.bindIpi(1, 0);
+    const consume = () =>
+      new FifoConsumer(fifo, 2).handleEvents(0, (port) => {
+        fifo.clearPending(port);
+      });
+    xen.send(1, a); // queue (vCPU 0, priority 7), a is its tail
+    consume(); // unlinked by the guest; Xen's tail still names a
+    assert.equal(fifo.tails[7], a);
+    xen.setPriority(1, a, 3);
+    xen.send(1, a); // re-queued on priority 3: the old queue forgets a
+    assert.equal(fifo.tails[7], 0);
+    assert.equal(fifo.tails[3], a);
+    assert.equal(fifo.lastQueue[a], (0 << 8) | 3);
+    xen.send(1, b); // priority 7 starts afresh: b is HEAD[7]
+    assert.equal(fifo.controlBlock(0)![2 + 7], b);
+    assert.equal(fifo.word(a)! & 0x1ffff, 0, "a does not link to b");
+    assert.deepEqual(checkInvariants(xen), []);
+  });
   await t.step("a vCPU without a control block loses the event", () => {
     const xen = new Hypervisor();
     const d = xen.createDomain({ domain: 1, vcpus: 2 });
