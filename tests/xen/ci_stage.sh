@@ -49,7 +49,7 @@ fi
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/../.." && pwd -P)"
 CACHE="$HERE/.cache"
-TESTS=(tests/conformance/linux_test.ts tests/linux/ tests/xen/differential_test.ts)
+TESTS=(tests/conformance/linux_test.ts tests/linux/ tests/xen/cli_test.ts tests/xen/differential_test.ts)
 
 [ $# -eq 1 ] && [ -n "$1" ] || { echo "usage: tests/xen/ci_stage.sh OUTDIR" >&2; exit 2; }
 mkdir -p "$1" 2>/dev/null || { echo "xen-ci: cannot create OUTDIR $1" >&2; exit 2; }

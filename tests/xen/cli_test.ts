@@ -1,0 +1,98 @@
+// The CLI on the linux backend in a real dom0 (the real-Xen stage runs this;
+// elsewhere it is ignored with the reason): the commands an operator runs,
+// as subprocesses, against /dev/xen/evtchn.
+
+import assert from "node:assert/strict";
+import { fileURLToPath } from "node:url";
+import { linuxDeviceStatus } from "../../mod.ts";
+
+const device = linuxDeviceStatus();
+const MAIN = fileURLToPath(new URL("../../cli/main.ts", import.meta.url));
+const decoder = new TextDecoder();
+
+async function evtchn(
+  ...args: string[]
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--no-check",
+      "--no-lock",
+      "-A",
+      MAIN,
+      "--backend",
+      "linux",
+      ...args,
+    ],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).output();
+  return {
+    code: output.code,
+    stdout: decoder.decode(output.stdout),
+    stderr: decoder.decode(output.stderr),
+  };
+}
+
+const test = (name: string, fn: () => Promise<void>): void =>
+  Deno.test({
+    name: `cli on real Xen: ${name}` +
+      (device.available
+        ? ""
+        : ` [ignored: ${device.reason ?? "no Xen device"}]`),
+    ignore: !device.available,
+    fn,
+  });
+
+test("info reports the linux backend and the devices", async () => {
+  const { code, stdout } = await evtchn("info", "--json");
+  assert.equal(code, 0);
+  const info = JSON.parse(stdout);
+  assert.equal(info.version, 1);
+  assert.equal(info.backend, "linux");
+  assert.equal(info.linux.available, true);
+});
+
+test("ping measures round trips over a loopback channel", async () => {
+  const { code, stdout, stderr } = await evtchn(
+    "ping",
+    "--count",
+    "50",
+    "--json",
+  );
+  assert.equal(code, 0, stderr);
+  const ping = JSON.parse(stdout);
+  assert.equal(ping.count, 50);
+  const { min, median, p99, max } = ping.latencyUs;
+  assert.ok(0 < min && min <= median && median <= p99 && p99 <= max);
+});
+
+test("bind virq TIMER is refused with EEXIST (exit 1)", async () => {
+  const { code, stderr } = await evtchn("bind", "virq", "TIMER");
+  assert.equal(code, 1);
+  assert.match(stderr, /bind_virq.*EEXIST/);
+});
+
+test("notify of a port the handle does not own is ENOTCONN (exit 1)", async () => {
+  const { code, stderr } = await evtchn("notify", "5");
+  assert.equal(code, 1);
+  assert.match(stderr, /notify.*ENOTCONN/);
+});
+
+test("watch binds a VIRQ and ends with a summary", async () => {
+  const { code, stdout, stderr } = await evtchn(
+    "watch",
+    "--virq",
+    "DEBUGGER",
+    "--timeout",
+    "1",
+    "--json",
+  );
+  assert.equal(code, 0, stderr);
+  const lines = stdout.trim().split("\n").map((l) => JSON.parse(l));
+  assert.equal(lines[0].type, "bound");
+  assert.equal(lines[0].backend, "linux");
+  assert.equal(lines.at(-1).type, "summary");
+});
