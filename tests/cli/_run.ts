@@ -29,9 +29,24 @@ const decoder = new TextDecoder();
  * @param args The command line.
  * @returns Exit code, stdout and stderr.
  */
-export async function cli(...args: string[]): Promise<CliResult> {
+export function cli(...args: string[]): Promise<CliResult> {
+  return cliWith(PERMISSIONS, ...args);
+}
+
+/**
+ * Runs `evtchn ARGS` under `deno run FLAGS` (permissions, `--no-check`, …)
+ * with no stdin.
+ *
+ * @param flags Flags for `deno run`.
+ * @param args The command line.
+ * @returns Exit code, stdout and stderr.
+ */
+export async function cliWith(
+  flags: string[],
+  ...args: string[]
+): Promise<CliResult> {
   const output = await new Deno.Command(Deno.execPath(), {
-    args: ["run", ...PERMISSIONS, MAIN, ...args],
+    args: ["run", ...flags, MAIN, ...args],
     stdin: "null",
     stdout: "piped",
     stderr: "piped",

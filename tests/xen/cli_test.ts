@@ -3,38 +3,13 @@
 // as subprocesses, against /dev/xen/evtchn.
 
 import assert from "node:assert/strict";
-import { fileURLToPath } from "node:url";
 import { linuxDeviceStatus } from "../../mod.ts";
+import { type CliResult, cliWith } from "../cli/_run.ts";
 
 const device = linuxDeviceStatus();
-const MAIN = fileURLToPath(new URL("../../cli/main.ts", import.meta.url));
-const decoder = new TextDecoder();
-
-async function evtchn(
-  ...args: string[]
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  const output = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--no-check",
-      "--no-lock",
-      "-A",
-      MAIN,
-      "--backend",
-      "linux",
-      ...args,
-    ],
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-  }).output();
-  return {
-    code: output.code,
-    stdout: decoder.decode(output.stdout),
-    stderr: decoder.decode(output.stderr),
-  };
-}
+/** `evtchn --backend linux ARGS` as dom0 runs it (`-A`: Deno wants it for /dev). */
+const evtchn = (...args: string[]): Promise<CliResult> =>
+  cliWith(["--no-check", "--no-lock", "-A"], "--backend", "linux", ...args);
 
 const test = (name: string, fn: () => Promise<void>): void =>
   Deno.test({
