@@ -28,7 +28,7 @@ Deno.test({
     `differential run: ${OPS} random operations, linux vs the model, seed ${SEED}` +
     (device.available ? "" : ` [ignored: ${device.reason ?? "no Xen device"}]`),
   ignore: !device.available,
-  async fn() {
+  async fn(): Promise<void> {
     const report = await runDiff({
       seed: SEED,
       ops: OPS,
