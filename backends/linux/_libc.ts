@@ -17,7 +17,6 @@ const int = "i32";
 const unsignedInt = "u32";
 const unsignedLong = "u64";
 const sizeT = "usize";
-const ssizeT = "isize";
 const offT = "i64";
 const nfdsT = "u64";
 const ptr = "pointer";
@@ -64,7 +63,9 @@ export const LIBC_SYMBOLS = {
       buf, // buf
       sizeT, // count
     ],
-    result: ssizeT,
+    // The low 32 bits of the ssize_t in rax: counts here are at most a page
+    // (4096) or -1, and an i32 comes back as a number, not a BigInt.
+    result: int,
   },
   /** `<unistd.h>` `ssize_t write(int fd, const void *buf, size_t count)`. */
   write: {
@@ -73,7 +74,9 @@ export const LIBC_SYMBOLS = {
       buf, // buf
       sizeT, // count
     ],
-    result: ssizeT,
+    // The low 32 bits of the ssize_t in rax: counts here are at most a page
+    // (4096) or -1, and an i32 comes back as a number, not a BigInt.
+    result: int,
   },
   /**
    * `<poll.h>` `int poll(struct pollfd *fds, nfds_t nfds, int timeout)`.

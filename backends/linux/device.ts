@@ -340,7 +340,7 @@ export class LinuxEvtchnDevice implements EventChannelDevice {
       if (code === ERRNO.EAGAIN) return null;
       throw new EventChannelError("read", code);
     }
-    return Number(n);
+    return n;
   }
 
   /**
@@ -354,7 +354,7 @@ export class LinuxEvtchnDevice implements EventChannelDevice {
     const fd = this.#live("write");
     const n = this.#libc.write(fd, buffer, byteCount(buffer));
     if (n < 0) throw new EventChannelError("write", errno(this.#libc));
-    return Number(n);
+    return n;
   }
 
   /**
