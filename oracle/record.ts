@@ -20,6 +20,7 @@ import {
   formatTrace,
   type JsonValue,
   type StepInput,
+  toSteps,
   type Trace,
   TRACE_VERSION,
   type TraceHeader,
@@ -121,20 +122,9 @@ export async function recordSteps(
       session,
       new RefContext(session.localDomain, () => session.createPeer()),
     );
-    const steps: TraceStep[] = [];
+    const steps = toSteps(inputs);
     for (const [i, input] of inputs.entries()) {
-      const step: TraceStep = {
-        type: "step",
-        i,
-        op: input.op,
-        args: input.args,
-      };
-      if (input.handle !== undefined) step.handle = input.handle;
-      if (input.timing !== undefined) step.timing = input.timing;
-      if (input.ignore !== undefined) step.ignore = input.ignore;
-      if (input.note !== undefined) step.note = input.note;
-      step.outcome = await runner.run(input);
-      steps.push(step);
+      steps[i].outcome = await runner.run(input);
     }
     return { header, steps };
   } finally {
