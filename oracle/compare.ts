@@ -6,6 +6,7 @@
  * @module
  */
 
+import type { HostSnapshot } from "../mod.ts";
 import type { JsonValue, Outcome, StepInput } from "./trace.ts";
 
 /** JSON with object keys sorted, so that key order never matters. */
@@ -156,4 +157,63 @@ export function compareOutcomes(
   const a = canonical(without(want, step.ignore));
   const b = canonical(without(got, step.ignore));
   return a === b ? undefined : `expected ok ${a}, got ok ${b}`;
+}
+
+/**
+ * Compares two snapshots of the local domain's whole port table, port by
+ * port and field by field (vCPU included), with the peer domain's id on
+ * each side taken as the same domain. Also compares the kernel's channel
+ * limit and Xen's port storage.
+ *
+ * @param expected The reference's snapshot.
+ * @param expectedPeer The peer's id on the reference, if it was created.
+ * @param actual The other backend's snapshot.
+ * @param actualPeer The peer's id there.
+ * @returns Why they differ (the first few ports), or `undefined`.
+ *
+ * @example
+ * ```ts
+ * import { compareTables } from "./compare.ts";
+ * import { MemoryXen } from "../mod.ts";
+ * import assert from "node:assert/strict";
+ * const host = new MemoryXen().snapshot();
+ * assert.equal(compareTables(host, undefined, host, undefined), undefined);
+ * const moved = structuredClone(host);
+ * moved.ports[0].vcpu = 1;
+ * assert.match(compareTables(host, undefined, moved, undefined)!, /port 1/);
+ * ```
+ */
+export function compareTables(
+  expected: HostSnapshot,
+  expectedPeer: number | undefined,
+  actual: HostSnapshot,
+  actualPeer: number | undefined,
+): string | undefined {
+  const problems: string[] = [];
+  for (const key of ["abi", "vcpus", "nrChannels", "validPorts"] as const) {
+    if (expected[key] !== actual[key]) {
+      problems.push(`${key}: expected ${expected[key]}, got ${actual[key]}`);
+    }
+  }
+  const rows = (s: HostSnapshot, peer: number | undefined) => {
+    const map = new Map<number, string>();
+    for (const p of s.ports) {
+      const row: Record<string, unknown> = { ...p };
+      if (peer !== undefined && row.remoteDomain === peer) {
+        row.remoteDomain = "peer";
+      }
+      map.set(p.port, JSON.stringify(row, Object.keys(row).sort()));
+    }
+    return map;
+  };
+  const a = rows(expected, expectedPeer), b = rows(actual, actualPeer);
+  const ports = [...new Set([...a.keys(), ...b.keys()])].sort((x, y) => x - y);
+  for (const port of ports) {
+    const x = a.get(port) ?? "closed", y = b.get(port) ?? "closed";
+    if (x !== y) problems.push(`port ${port}: expected ${x}, got ${y}`);
+  }
+  if (problems.length === 0) return undefined;
+  const shown = problems.slice(0, 5).join("; ");
+  return `status table differs at ${problems.length} places: ${shown}` +
+    (problems.length > 5 ? "; …" : "");
 }

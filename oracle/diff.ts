@@ -10,7 +10,7 @@
 import { DOMID_SELF } from "../mod.ts";
 import type { Environment, OracleBackend } from "./backends.ts";
 import { memoryBackend } from "./backends.ts";
-import { compareOutcomes } from "./compare.ts";
+import { compareOutcomes, compareTables } from "./compare.ts";
 import { makeHeader } from "./record.ts";
 import { RefContext } from "./refs.ts";
 import { type Divergence, relatedSteps } from "./replay.ts";
@@ -44,7 +44,7 @@ function prng(seed: number): () => number {
  * @example
  * ```ts
  * import type { GenerateOptions } from "./diff.ts";
- * const options: GenerateOptions = { handles: 3, coalesceReads: true, ignoreVcpu: true };
+ * const options: GenerateOptions = { handles: 3, coalesceReads: true };
  * ```
  */
 export interface GenerateOptions {
@@ -55,27 +55,29 @@ export interface GenerateOptions {
    * many times a port repeats depends on timing). Default false.
    */
   coalesceReads?: boolean;
-  /**
-   * Mark every `hc.status` `ignore: ["vcpu"]` (for a real backend: the
-   * kernel moves a VIRQ port a handle bound to the CPU with the fewest
-   * channels, which depends on every channel it holds). Default false.
-   */
-  ignoreVcpu?: boolean;
 }
 
-/** VIRQs the generator binds: TIMER and kernel-held ones, free globals, bad ones. */
+/**
+ * VIRQs the generator binds: per-vCPU ones (TIMER, held by the kernel;
+ * DEBUG, held under 2-level only; XENOPROF and XENPMU, free: bound through
+ * the device they stay counted on CPU 0), kernel-held and free globals, and
+ * numbers beyond `NR_VIRQS`.
+ */
 const VIRQS = [
   0,
+  1,
   2,
   3,
   4,
   5,
   6,
+  7,
   8,
   9,
   10,
   11,
   12,
+  13,
   14,
   15,
   16,
@@ -318,12 +320,10 @@ export function generateSteps(
       }
       case "hc.status": {
         const domain = domainRef();
-        const step: StepInput = {
+        push({
           op: "hc.status",
           args: { domain, port: portIn(domain, "status") },
-        };
-        if (options.ignoreVcpu) step.ignore = ["vcpu"];
-        push(step);
+        });
         break;
       }
       case "hc.alloc_unbound": {
@@ -373,6 +373,11 @@ export interface SideBySide {
   against: Outcome[];
   /** Where they first differ, and why. */
   divergence?: { index: number; reason: string };
+  /**
+   * When every step agreed: how the local domain's whole status tables
+   * differ after the last step, if they do.
+   */
+  table?: string;
   /** The other backend's host. */
   environment?: Environment;
 }
@@ -385,6 +390,8 @@ export interface SideBySide {
  * @param inputs The steps.
  * @param reference The reference backend.
  * @param against The backend under comparison.
+ * @param onStep Called with each step's index before it runs (progress,
+ * watchdogs).
  * @returns Both outcome lists and the divergence, if any.
  *
  * @example
@@ -400,13 +407,18 @@ export async function runSideBySide(
   inputs: readonly StepInput[],
   reference: OracleBackend,
   against: OracleBackend,
+  onStep?: (index: number) => void,
 ): Promise<SideBySide> {
   const b = await against.start();
   const result: SideBySide = { reference: [], against: [] };
   try {
     const env = await b.environment();
     result.environment = env;
-    const a = await reference.start({ vcpus: env.vcpus, abi: env.abi });
+    const a = await reference.start({
+      vcpus: env.vcpus,
+      abi: env.abi,
+      host: env.host,
+    });
     try {
       const ra = new StepRunner(
         a,
@@ -417,6 +429,7 @@ export async function runSideBySide(
         new RefContext(b.localDomain, () => b.createPeer()),
       );
       for (const [index, step] of inputs.entries()) {
+        onStep?.(index);
         const x = await ra.run(step);
         const y = await rb.run(step);
         result.reference.push(x);
@@ -426,6 +439,14 @@ export async function runSideBySide(
           result.divergence = { index, reason };
           break;
         }
+      }
+      if (result.divergence === undefined) {
+        result.table = compareTables(
+          await a.snapshot(),
+          ra.refs.peerIfCreated,
+          await b.snapshot(),
+          rb.refs.peerIfCreated,
+        );
       }
     } finally {
       await a.dispose();
@@ -524,6 +545,8 @@ export interface DiffOptions {
   shrink?: boolean;
   /** Budget of side-by-side runs for shrinking (default 2000). */
   maxTests?: number;
+  /** Called with each step's index before it runs, in the full run only. */
+  onStep?: (index: number) => void;
 }
 
 /**
@@ -616,8 +639,7 @@ export async function runDiff(options: DiffOptions): Promise<DiffReport> {
   const reference = options.reference ?? memoryBackend();
   const against = options.against ?? memoryBackend();
   const real = against.name !== "memory";
-  const generate = options.generate ??
-    { coalesceReads: real, ignoreVcpu: real };
+  const generate = options.generate ?? { coalesceReads: real };
   const steps = generateSteps(options.seed, options.ops, generate);
   const report: DiffReport = {
     seed: options.seed,
@@ -627,30 +649,31 @@ export async function runDiff(options: DiffOptions): Promise<DiffReport> {
     steps,
     agreed: true,
   };
-  const run = await runSideBySide(steps, reference, against);
-  if (run.divergence === undefined) return report;
+  const run = await runSideBySide(steps, reference, against, options.onStep);
+  const found = diverged(run);
+  if (found === undefined) return report;
   report.agreed = false;
-  const at = run.divergence.index;
   report.divergence = divergenceAt(
     withOutcomes(steps, run.reference),
-    at,
-    run.reference[at],
-    run.against[at],
-    run.divergence.reason,
+    found.index,
+    run.reference[found.index],
+    run.against[found.index],
+    found.reason,
   );
   if (options.shrink === false) return report;
 
   const diverges = async (candidate: StepInput[]) =>
-    (await runSideBySide(candidate, reference, against)).divergence !==
+    diverged(await runSideBySide(candidate, reference, against)) !==
       undefined;
   const { items, tests } = await shrinkList(
-    steps.slice(0, at + 1),
+    steps.slice(0, found.index + 1),
     diverges,
     options.maxTests,
   );
   const final = await runSideBySide(items, reference, against);
-  if (final.divergence === undefined) return report; // flaky: keep the full one
-  const end = final.divergence.index;
+  const last = diverged(final);
+  if (last === undefined) return report; // flaky: keep the full one
+  const end = last.index;
   const kept = items.slice(0, end + 1);
   const traceSteps = withOutcomes(kept, final.against);
   const header = makeHeader(against.name, final.environment!, {
@@ -667,9 +690,25 @@ export async function runDiff(options: DiffOptions): Promise<DiffReport> {
       end,
       final.reference[end],
       final.against[end],
-      final.divergence.reason,
+      last.reason,
     ),
     tests,
   };
   return report;
+}
+
+/**
+ * Where a side-by-side run first diverged: at a step, or (every step
+ * having agreed) in the status tables after its last step, which is then
+ * the step blamed.
+ */
+function diverged(
+  run: SideBySide,
+): { index: number; reason: string } | undefined {
+  if (run.divergence !== undefined) return run.divergence;
+  if (run.table === undefined || run.reference.length === 0) return undefined;
+  return {
+    index: run.reference.length - 1,
+    reason: `after this step (the last), ${run.table}`,
+  };
 }

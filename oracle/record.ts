@@ -63,6 +63,7 @@ export function makeHeader(
   };
   if (extra.scenario !== undefined) header.scenario = extra.scenario;
   if (extra.note !== undefined) header.note = extra.note;
+  if (environment.host !== undefined) header.host = environment.host;
   return header;
 }
 

@@ -157,6 +157,8 @@ export const EVTCHN_CLOSE = { size: 4, port: 0 } as const;
 
 /** `struct evtchn_reset` (2 bytes): `domid_t dom` @0. */
 export const EVTCHN_RESET = { size: 2, dom: 0 } as const;
+/** `struct evtchn_set_priority { evtchn_port_t port; uint32_t priority; }`. */
+export const EVTCHN_SET_PRIORITY = { size: 8, port: 0, priority: 4 } as const;
 
 /**
  * Fills the 48-byte `struct privcmd_hypercall`.
@@ -272,4 +274,5 @@ export const OPS = {
   status: EVTCHNOP.status,
   alloc_unbound: EVTCHNOP.alloc_unbound,
   reset: EVTCHNOP.reset,
+  set_priority: EVTCHNOP.set_priority,
 } as const;

@@ -9,13 +9,20 @@
  */
 
 import { EventChannelError } from "../../errors.ts";
-import { VIRQ } from "../../xen/virq.ts";
 import type { Domain } from "./hypervisor/domain.ts";
 import { TwoLevelConsumer } from "./hypervisor/guest_2l.ts";
 import { FifoConsumer } from "./hypervisor/guest_fifo.ts";
 import { FIFO_BIT, type FifoAbi } from "./hypervisor/event_fifo.ts";
 import { EVTCHN_FIFO_NR_CHANNELS } from "../../xen/event_channel.ts";
 import type { Hypervisor } from "./hypervisor/hypervisor.ts";
+import type { HostPort } from "../../host.ts";
+import {
+  defaultProfile,
+  FIFO_EVENT_WORDS_PER_PAGE,
+  type KernelProfile,
+  movable,
+  selectTargetCpu,
+} from "./linux/profile.ts";
 
 /** Linux `EVT_MASK_REASON_EXPLICIT` (events_base.c). */
 const MASK_EXPLICIT = 1;
@@ -31,16 +38,24 @@ const BOUND = 0x80;
 /** Options for a modelled Linux guest. */
 export interface LinuxGuestOptions {
   /**
-   * Bind what Linux binds at boot (per vCPU: VIRQ_TIMER and its IPIs; in
-   * dom0 also VIRQ_CONSOLE, VIRQ_PCPU_STATE and VIRQ_MCA), so that user
-   * programs see the kernel's ports taken as on a real host. Default true.
+   * Bind what the kernel binds at boot (its profile's ports: VIRQ_TIMER and
+   * IPIs per vCPU, in dom0 also global VIRQs, PIRQs and xenstore's port), so
+   * that user programs see the kernel's ports taken as on a real host.
+   * Default true.
    */
   bootPorts?: boolean;
   /**
    * The event ABI the kernel sets up: `"fifo"` (Linux 6.1's default on Xen
-   * 4.17) or `"2l"` (kernel argument `xen.fifo_events=0`). Default `"fifo"`.
+   * 4.17) or `"2l"` (kernel argument `xen.fifo_events=0`). Default `"fifo"`,
+   * or the profile's.
    */
   eventAbi?: "fifo" | "2l";
+  /**
+   * What the kernel holds at boot: a snapshot's profile (`profileFromSnapshot`)
+   * to reproduce a real host, or by default the reference dom0's
+   * (`defaultProfile`). Its vCPUs must be the domain's.
+   */
+  profile?: KernelProfile;
 }
 
 /**
@@ -110,7 +125,8 @@ export class LinuxGuest {
     this.domain = domain;
     this.#d = d;
     this.#channelsOnCpu = new Uint32Array(d.vcpus);
-    if ((options.eventAbi ?? "fifo") === "fifo") {
+    const eventAbi = options.profile?.eventAbi ?? options.eventAbi ?? "fifo";
+    if (eventAbi === "fifo") {
       // evtchn_fifo_init: a control block per vCPU (the first switches the
       // domain to FIFO); event array pages come with the first binds.
       for (let cpu = 0; cpu < d.vcpus; cpu++) {
@@ -123,7 +139,12 @@ export class LinuxGuest {
       d.sharedInfo.mask.fill(0xffff_ffff); // xen_evtchn_mask_all()
     }
     d.upcall = (vcpu) => this.#upcall(vcpu);
-    if (options.bootPorts ?? true) this.#bootPorts();
+    if (options.bootPorts ?? true) {
+      this.#boot(
+        options.profile ??
+          defaultProfile({ eventAbi, vcpus: d.vcpus, dom0: d.privileged }),
+      );
+    }
   }
 
   /**
@@ -159,39 +180,84 @@ export class LinuxGuest {
   }
 
   /**
-   * The kernel's own ports, fitted to a real Debian 6.1 dom0 under Xen 4.17
-   * (first user port 25 under FIFO and 27 under 2-level with 2 vCPUs, 18 and
-   * 19 with one; new ports placed as observed): 7 per vCPU (VIRQ_TIMER and
-   * 6 IPIs: reschedule, call function, call function single, IRQ work,
-   * spinlock kick, one more), plus VIRQ_DEBUG per vCPU under 2-level only;
-   * in dom0 also VIRQ_CONSOLE, VIRQ_PCPU_STATE, VIRQ_MCA and 6 device PIRQs,
-   * spread like any IRQ, and the xenstore port, allocated unbound with no
-   * IRQ while no xenstored runs.
+   * Recreates the kernel's ports of a profile: each at its number (free
+   * ports in between are allocated and closed again, so that Xen's
+   * lowest-free allocation lands on it), in its state, on its vCPU, bound to
+   * an IRQ and counted on that vCPU as Linux counts it; then the FIFO event
+   * array and Xen's port storage grow to the profile's size.
    */
-  #bootPorts(): void {
-    const d = this.#d, noop = (): void => {};
-    for (let cpu = 0; cpu < d.vcpus; cpu++) {
-      const perCpu = [this.xen.bindVirq(this.domain, VIRQ.TIMER, cpu)];
-      for (let i = 0; i < 6; i++) {
-        perCpu.push(this.xen.bindIpi(this.domain, cpu));
-      }
-      if (this.#fifo === undefined) {
-        perCpu.push(this.xen.bindVirq(this.domain, VIRQ.DEBUG, cpu));
-      }
-      for (const port of perCpu) {
-        this.#bind(port, noop, 0);
-        this.#countOnCpu(port, cpu);
-      }
+  #boot(profile: KernelProfile): void {
+    const d = this.#d, xen = this.xen, dom = this.domain;
+    if (profile.vcpus !== d.vcpus || profile.eventAbi !== this.eventAbi) {
+      throw new EventChannelError("boot", "EINVAL", {
+        argument: "profile",
+        detail: `profile is for ${profile.vcpus} vCPUs (${profile.eventAbi}), ` +
+          `domain ${dom} has ${d.vcpus} (${this.eventAbi})`,
+      });
     }
-    if (d.privileged) {
-      for (const virq of [VIRQ.CONSOLE, VIRQ.PCPU_STATE, VIRQ.MCA]) {
-        this.bindBalanced(this.xen.bindVirq(this.domain, virq, 0), noop, false);
+    const noop = (): void => {};
+    const fillers: number[] = [];
+    for (const p of profile.ports) {
+      for (;;) {
+        const free = xen.allocUnbound(dom, dom, dom);
+        if (free < p.port) {
+          fillers.push(free);
+          continue;
+        }
+        xen.close(dom, free);
+        if (free > p.port) {
+          throw new EventChannelError("boot", "EEXIST", {
+            argument: "port",
+            value: p.port,
+            detail: "the profile lists a port twice or out of order",
+          });
+        }
+        break;
       }
-      for (const pirq of [9, 16, 17, 18, 19, 20]) {
-        this.bindBalanced(this.xen.bindPirq(this.domain, pirq), noop, false);
-      }
-      this.xen.allocUnbound(this.domain, this.domain, 0); // xenstore
+      const port = this.#create(p);
+      this.#bind(port, noop, 0);
+      this.#countOnCpu(port, p.vcpu);
     }
+    for (const port of fillers) xen.close(dom, port);
+    this.#setupPort(profile.eventArrayPages * FIFO_EVENT_WORDS_PER_PAGE - 1);
+    d.reserveStorage(profile.validPorts);
+  }
+
+  /** One kernel port of a profile, made the way the kernel made it. */
+  #create(p: HostPort): number {
+    const xen = this.xen, dom = this.domain;
+    let port: number;
+    switch (p.status) {
+      case "virq":
+        // A per-vCPU VIRQ is bound on its vCPU; a global one on vCPU 0,
+        // then moved.
+        port = xen.bindVirq(dom, p.virq, movable(p) ? 0 : p.vcpu);
+        break;
+      case "ipi":
+        return xen.bindIpi(dom, p.vcpu);
+      case "pirq":
+        port = xen.bindPirq(dom, p.pirq);
+        break;
+      case "unbound":
+        port = xen.allocUnbound(dom, dom, p.remoteDomain);
+        break;
+      case "interdomain":
+        if (p.remoteDomain !== dom) {
+          throw new EventChannelError("boot", "EINVAL", {
+            argument: "port",
+            value: p.port,
+            detail: `interdomain port to domain ${p.remoteDomain}: ` +
+              "only loopback channels of the kernel can be recreated",
+          });
+        }
+        // The lower end is offered first, the higher one binds to it.
+        port = p.remotePort > p.port
+          ? xen.allocUnbound(dom, dom, dom)
+          : xen.bindInterdomain(dom, dom, p.remotePort);
+        break;
+    }
+    if (movable(p) && p.vcpu !== 0) xen.bindVcpu(dom, port, p.vcpu);
+    return port;
   }
 
   /** `bind_evtchn_to_cpu`: Linux's count of channels per CPU. */
@@ -220,11 +286,13 @@ export class LinuxGuest {
   }
 
   /**
-   * Binds a port a user of the kernel (a driver) asked for: it is unmasked
-   * (IRQ startup), then its affinity is set to the online CPU with the fewest
-   * channels, ties to the lowest (`select_target_cpu`), as Linux 6.1 does for
-   * every non-per-CPU IRQ; the port itself is counted only once Xen accepted
-   * the move (`bind_evtchn_to_cpu` after EVTCHNOP_bind_vcpu).
+   * Binds a port a user of the kernel (a driver) asked for, as Linux 6.1's
+   * `bind_evtchn_to_irq_chip` and IRQ startup do: the port is counted on
+   * CPU 0 (`bind_evtchn_to_cpu(evtchn, 0, false)`) and unmasked, then its
+   * affinity goes to the online CPU with the fewest channels, the new port
+   * still counted on CPU 0, ties to the lowest (`select_target_cpu`); the
+   * count moves only if Xen accepts `EVTCHNOP_bind_vcpu`, so a per-vCPU VIRQ
+   * stays counted on CPU 0.
    *
    * @param port The port.
    * @param handler Called on each delivery.
@@ -236,11 +304,8 @@ export class LinuxGuest {
     lateEoi: boolean,
   ): void {
     this.#bind(port, handler, lateEoi ? LATE_EOI : 0);
-    let best = 0;
-    for (let cpu = 1; cpu < this.#d.vcpus; cpu++) {
-      if (this.#channelsOnCpu[cpu] < this.#channelsOnCpu[best]) best = cpu;
-    }
-    this.#rebind(port, best);
+    this.#countOnCpu(port, 0);
+    this.#rebind(port, selectTargetCpu(this.#channelsOnCpu, this.#d.vcpus));
   }
 
   /**

@@ -25,6 +25,18 @@ import type { Domain, DomainOptions } from "./hypervisor/domain.ts";
 import { Hypervisor } from "./hypervisor/hypervisor.ts";
 import { MemoryEvtchnDevice } from "./evtchn_device.ts";
 import { LinuxGuest } from "./linux_guest.ts";
+import {
+  checkHostSnapshot,
+  HOST_SNAPSHOT_FORMAT,
+  HOST_SNAPSHOT_VERSION,
+  type HostPort,
+  type HostSnapshot,
+} from "../../host.ts";
+import {
+  defaultDom0Pirqs,
+  type KernelProfile,
+  profileFromSnapshot,
+} from "./linux/profile.ts";
 
 export { Hypervisor } from "./hypervisor/hypervisor.ts";
 export { checkInvariants } from "./hypervisor/invariants.ts";
@@ -35,6 +47,11 @@ export { FifoAbi } from "./hypervisor/event_fifo.ts";
 export { SharedInfo } from "./hypervisor/shared_info.ts";
 export { LinuxGuest, type LinuxGuestOptions } from "./linux_guest.ts";
 export { MemoryEvtchnDevice } from "./evtchn_device.ts";
+export {
+  defaultProfile,
+  type KernelProfile,
+  profileFromSnapshot,
+} from "./linux/profile.ts";
 
 /** Options for a modelled domain with its Linux kernel. */
 export interface MemoryDomainOptions extends DomainOptions {
@@ -44,6 +61,8 @@ export interface MemoryDomainOptions extends DomainOptions {
   bootPorts?: boolean;
   /** The guest kernel's event ABI: `"fifo"` (default) or `"2l"`. */
   eventAbi?: "fifo" | "2l";
+  /** What the guest kernel holds at boot (default: the reference profile). */
+  profile?: KernelProfile;
 }
 
 /** Options for {@linkcode MemoryXen}. */
@@ -57,6 +76,14 @@ export interface MemoryXenOptions {
    * 4.17) or `"2l"` (as with `xen.fifo_events=0`).
    */
   eventAbi?: "fifo" | "2l";
+  /**
+   * A snapshot of a real host (`evtchn snapshot --json`, `snapshotHost()`):
+   * dom0 boots with that host's vCPUs, event ABI and kernel ports, in the
+   * same states on the same vCPUs, its event array and port storage as
+   * large, so that port numbers and vCPU choices agree with that host from
+   * the first bind. Overrides `vcpus` and `eventAbi`.
+   */
+  host?: HostSnapshot;
 }
 
 /**
@@ -86,12 +113,25 @@ export class MemoryXen {
    * @param options dom0's vCPUs and boot ports.
    */
   constructor(options: MemoryXenOptions = {}) {
-    this.#eventAbi = options.eventAbi ?? "fifo";
+    const host = options.host === undefined
+      ? undefined
+      : checkHostSnapshot(options.host);
+    const profile = host === undefined ? undefined : profileFromSnapshot(host);
+    this.#eventAbi = profile?.eventAbi ?? options.eventAbi ?? "fifo";
+    const vcpus = profile?.vcpus ?? options.vcpus ?? 2;
+    // dom0's PIRQ space: the reference host's, or as large as a snapshot's
+    // PIRQs need (Xen hands MSI PIRQs out from its top).
+    let nrPirqs = defaultDom0Pirqs(vcpus);
+    for (const p of profile?.ports ?? []) {
+      if (p.status === "pirq") nrPirqs = Math.max(nrPirqs, p.pirq + 1);
+    }
     this.createDomain({
       domain: 0,
       privileged: true,
-      vcpus: options.vcpus ?? 2,
+      vcpus,
       bootPorts: options.bootPorts,
+      profile,
+      nrPirqs,
     });
   }
 
@@ -109,6 +149,7 @@ export class MemoryXen {
         new LinuxGuest(this.hypervisor, domain.id, {
           bootPorts: options.bootPorts,
           eventAbi: options.eventAbi ?? this.#eventAbi,
+          profile: options.profile,
         }),
       );
     }
@@ -152,6 +193,53 @@ export class MemoryXen {
       });
     }
     return new EventChannelHandle(new MemoryEvtchnDevice(guest));
+  }
+
+  /**
+   * A snapshot of a domain running Linux, as `snapshotHost()` takes one on
+   * a real host: every port's status up to the storage edge, the event ABI,
+   * the kernel's channel limit and the vCPUs. A model booted from a
+   * snapshot gives that snapshot back.
+   *
+   * @param domain The domain (default dom0).
+   * @returns The snapshot.
+   * @throws {EventChannelError} `ENOENT` when the domain runs no Linux.
+   *
+   * @example The same host, twice
+   * ```ts
+   * import { MemoryXen } from "./mod.ts";
+   * import assert from "node:assert/strict";
+   * const host = new MemoryXen({ eventAbi: "2l" }).snapshot();
+   * assert.deepEqual(new MemoryXen({ host }).snapshot(), host);
+   * ```
+   */
+  snapshot(domain = 0): HostSnapshot {
+    const guest = this.#guests.get(domain);
+    if (guest === undefined) {
+      throw new EventChannelError("snapshot", "ENOENT", {
+        argument: "domain",
+        value: domain,
+        detail: "no Linux guest in that domain",
+      });
+    }
+    const d = this.hypervisor.domain(domain)!;
+    const ports: HostPort[] = [];
+    for (let port = 1; port < d.validEvtchns; port++) {
+      const status = this.hypervisor.status(domain, domain, port);
+      if (status.status !== "closed") ports.push({ port, ...status });
+    }
+    return {
+      format: HOST_SNAPSHOT_FORMAT,
+      version: HOST_SNAPSHOT_VERSION,
+      xen: "4.17 (model)",
+      kernel: "6.1 (model)",
+      domain,
+      abi: guest.eventAbi,
+      vcpus: d.vcpus,
+      nrChannels: guest.nrChannels,
+      validPorts: d.validEvtchns,
+      ports,
+    };
   }
 
   /**

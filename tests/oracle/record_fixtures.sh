@@ -10,19 +10,14 @@
 # line per scenario; a divergence there is a model bug or a scenario that needs
 # work, not a recording failure). Exit 0 once every scenario is recorded.
 #
-# Pinned to CPU 0 with taskset, a precaution: spec §4.3 says 6.1's driver puts
-# new unbound/interdomain ports on the "next" vCPU by a per-CPU counter of the
-# CPU doing the ioctl (on the project's VM placement turned out to be the
-# kernel's least-loaded balancing, which does not depend on the CPU).
+# Each recording starts with a snapshot of dom0's event channels in its
+# header, so the replay on the model boots from the same host state and
+# compares every field (vCPU included).
 set -euo pipefail
 [ -f cli/oracle_command.ts ] || { echo "record_fixtures.sh: run from the repository root" >&2; exit 2; }
 [ -c /dev/xen/evtchn ] || { echo "record_fixtures.sh: no /dev/xen/evtchn: run inside dom0 (tests/xen/run_in_dom0.sh)" >&2; exit 2; }
 DENO=${XENVM_DENO:-deno}
 ORACLE=(run -A --no-check cli/oracle_command.ts)
-PIN=()
-if command -v taskset >/dev/null 2>&1; then PIN=(taskset -c 0); else
-  echo "record_fixtures.sh: warning: no taskset; hc.status vcpu fields may not reproduce" >&2
-fi
 if [ $# -gt 0 ]; then names=("$@"); else
   # (no process substitution: dom0's chroot has no /dev/fd)
   # shellcheck disable=SC2207
@@ -33,6 +28,6 @@ mkdir -p "$OUT"
 echo "# dom0: $(uname -r), $(nproc) vCPUs, xen $(cat /sys/hypervisor/version/major 2>/dev/null).$(cat /sys/hypervisor/version/minor 2>/dev/null)$(cat /sys/hypervisor/version/extra 2>/dev/null)" >&2
 for name in "${names[@]}"; do
   out="$OUT/$name.jsonl"
-  "${PIN[@]}" "$DENO" "${ORACLE[@]}" record "$name" --backend linux --out "$out" >&2
+  "$DENO" "${ORACLE[@]}" record "$name" --backend linux --out "$out" >&2
   "$DENO" "${ORACLE[@]}" replay "$out" --all --json || true
 done

@@ -166,10 +166,7 @@ Deno.test("formatTrace and parseTrace round-trip any generated sequence", () => 
       fc.boolean(),
       (seed, count, coalesceReads) => {
         const steps = toSteps(
-          generateSteps(seed, count, {
-            coalesceReads,
-            ignoreVcpu: coalesceReads,
-          }),
+          generateSteps(seed, count, { coalesceReads }),
         );
         steps.forEach((step, i) => {
           step.outcome = i % 3 === 0

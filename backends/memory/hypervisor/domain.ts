@@ -232,6 +232,18 @@ export class Domain {
     return -28;
   }
 
+  /**
+   * Grows port storage until `validPorts` ports are valid, as a history of
+   * allocations up to that port would have left it (Xen never shrinks it).
+   * Used to boot a model from a host snapshot, whose dom0 may have more
+   * storage than ports in use.
+   *
+   * @param validPorts The storage edge to reach.
+   */
+  reserveStorage(validPorts: number): void {
+    if (validPorts > this.validEvtchns) this.#grow(validPorts - 1);
+  }
+
   #grow(port: number): void {
     let valid = this.validEvtchns;
     while (port >= valid) valid += EVTCHNS_PER_BUCKET;
