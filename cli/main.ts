@@ -27,6 +27,7 @@ import * as notify from "./notify.ts";
 import * as oracle from "./oracle_command.ts";
 import * as ping from "./ping.ts";
 import * as sim from "./sim.ts";
+import * as snapshot from "./snapshot.ts";
 import * as watch from "./watch.ts";
 import { UsageError } from "./_args.ts";
 import { EXIT_OK, reportError } from "./_output.ts";
@@ -57,6 +58,7 @@ const COMMANDS: Record<string, Command> = {
   watch,
   ping,
   sim,
+  snapshot,
   oracle,
 };
 
@@ -76,6 +78,7 @@ COMMANDS:
   watch     Bind several ports and stream their events
   ping      Measure event round-trip latency between two handles
   sim       Run a scenario on the in-memory Xen 4.17 model
+  snapshot  This domain's ports, states and vCPUs (a host description)
   oracle    Record, replay and compare traces
 
 OPTIONS (before or after the command):

@@ -10,6 +10,9 @@
 #   --timeout S        kill QEMU after S seconds of running (default 600) -> exit 124
 #   --verbose          stream the whole serial console (Xen + dom0) to stderr, timestamped
 #   --quiet            no progress lines on stderr (failures are still reported)
+#   --follow           stream the command's stdout/stderr as dom0 writes them (the
+#                      run dir is 9p without caching), instead of at the end: a
+#                      killed or timed-out run has shown everything it printed
 #   --rw DIR           export host DIR read-write at the same path (repeatable); by
 #                      default only the per-run dir is writable. Needed for anything
 #                      under the host's /tmp, which dom0 covers with its own tmpfs.
@@ -40,11 +43,11 @@ set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 CACHE="$HERE/.cache"
 ORIG_ARGS=("$@")
-ACCEL=auto VERBOSE=0 QUIET=0 TIMEOUT="${XENVM_TIMEOUT:-600}" MEM=2048 SMP=2 INSTALL=1 USE_DENO=0
+ACCEL=auto VERBOSE=0 QUIET=0 FOLLOW=0 TIMEOUT="${XENVM_TIMEOUT:-600}" MEM=2048 SMP=2 INSTALL=1 USE_DENO=0
 DOM0_EXTRA="${XENVM_DOM0_EXTRA:-}" XEN_EXTRA="${XENVM_XEN_EXTRA:-}" SCRIPT=""
-RW_DIRS=() ENV_LINES=()
+RW_DIRS=() ENV_LINES=() FPIDS=()
 
-usage() { sed -n '2,37p' "$0"; }
+usage() { sed -n '2,40p' "$0"; }
 bad() { echo "xen-vm: $*" >&2; exit 2; }
 need() { [ $# -ge 2 ] || bad "$1 needs a value"; }
 while [ $# -gt 0 ]; do
@@ -52,6 +55,7 @@ while [ $# -gt 0 ]; do
     --timeout) need "$@"; TIMEOUT=$2; shift 2 ;;
     --verbose) VERBOSE=1; shift ;;
     --quiet) QUIET=1; shift ;;
+    --follow) FOLLOW=1; shift ;;
     --rw) need "$@"; [ -d "$2" ] || bad "--rw $2: not a directory"; RW_DIRS+=("$(cd "$2" && pwd -P)"); shift 2 ;;
     --dom0-extra) need "$@"; DOM0_EXTRA="$DOM0_EXTRA $2"; shift 2 ;;
     --xen-extra) need "$@"; XEN_EXTRA="$XEN_EXTRA $2"; shift 2 ;;
@@ -111,7 +115,7 @@ RUNDIR=$(mktemp -d "$CACHE/run.XXXXXX")
 QPID=""
 cleanup() {
   [ -n "$QPID" ] && kill "$QPID" 2>/dev/null || true
-  kill ${WPID:-} ${PPID2:-} 2>/dev/null || true
+  kill ${WPID:-} ${PPID2:-} ${FPIDS[@]:-} 2>/dev/null || true
   [ "${XENVM_KEEP_RUNDIR:-0}" = 1 ] || rm -rf "$RUNDIR"
 }
 trap cleanup EXIT
@@ -215,6 +219,13 @@ stop_qemu() {   # stop_qemu REASON: mark why, SIGTERM, SIGKILL if still there af
 }
 after "$TIMEOUT" stop_qemu timed_out
 WPID=$!
+FPIDS=()
+if [ "$FOLLOW" = 1 ]; then
+  # tail -F waits for the files to appear and ends once QEMU is gone (after
+  # a last read), so everything dom0 wrote before the end is shown.
+  tail -s 0.2 -n +1 -F --pid="$QPID" "$RUNDIR/stdout" 2>/dev/null & FPIDS+=($!)
+  tail -s 0.2 -n +1 -F --pid="$QPID" "$RUNDIR/stderr" 2>/dev/null >&2 & FPIDS+=($!)
+fi
 
 stage="booting Xen"
 rc_seen=""
@@ -247,6 +258,10 @@ if [ -f "$RUNDIR/info" ] && [ "$QUIET" = 0 ]; then
 fi
 
 emit_output() {
+  if [ "$FOLLOW" = 1 ]; then
+    wait "${FPIDS[@]}" 2>/dev/null   # already streamed; let the tails finish
+    return 0
+  fi
   [ -f "$RUNDIR/stdout" ] && cat "$RUNDIR/stdout"
   [ -f "$RUNDIR/stderr" ] && cat "$RUNDIR/stderr" >&2
   return 0

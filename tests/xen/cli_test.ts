@@ -3,7 +3,7 @@
 // as subprocesses, against /dev/xen/evtchn.
 
 import assert from "node:assert/strict";
-import { linuxDeviceStatus } from "../../mod.ts";
+import { linuxDeviceStatus, MemoryXen, parseHostSnapshot } from "../../mod.ts";
 import { type CliResult, cliWith } from "../cli/_run.ts";
 
 const device = linuxDeviceStatus();
@@ -70,4 +70,15 @@ test("watch binds a VIRQ and ends with a summary", async () => {
   assert.equal(lines[0].type, "bound");
   assert.equal(lines[0].backend, "linux");
   assert.equal(lines.at(-1).type, "summary");
+});
+
+test("snapshot --json describes dom0, and a model booted from it agrees", async () => {
+  const { code, stdout, stderr } = await evtchn("snapshot", "--json");
+  assert.equal(code, 0, stderr);
+  const host = parseHostSnapshot(stdout);
+  assert.equal(host.domain, 0);
+  assert.match(host.xen, /^4\.17/);
+  const timers = host.ports.filter((p) => p.status === "virq" && p.virq === 0);
+  assert.equal(timers.length, host.vcpus); // VIRQ_TIMER on every vCPU
+  assert.deepEqual(new MemoryXen({ host }).snapshot().ports, host.ports);
 });
