@@ -185,9 +185,12 @@ export function checkHostSnapshot(value: unknown): HostSnapshot {
     const fields = FIELDS[p.status as keyof typeof FIELDS];
     for (const [field, max] of fields) uint(p[field], `${where}.${field}`, max);
     if (Object.keys(p).length !== fields.length + 3) {
-      bad(where, `a ${p.status} port has port, status, vcpu and ${
-        fields.map(([f]) => f).join(", ") || "nothing else"
-      }`);
+      bad(
+        where,
+        `a ${p.status} port has port, status, vcpu and ${
+          fields.map(([f]) => f).join(", ") || "nothing else"
+        }`,
+      );
     }
   }
   return value as HostSnapshot;
@@ -210,7 +213,9 @@ function record(value: unknown, where: string): Record<string, unknown> {
 }
 
 function uint(value: unknown, where: string, max: number): number {
-  if (!Number.isInteger(value) || (value as number) < 0 || (value as number) > max) {
+  if (
+    !Number.isInteger(value) || (value as number) < 0 || (value as number) > max
+  ) {
     bad(where, `must be an integer from 0 to ${max}`);
   }
   return value as number;

@@ -104,7 +104,9 @@ function printTable(out: Output, s: HostSnapshot, backend: string): void {
       `${s.nrChannels} channels, ports valid below ${s.validPorts}`,
   );
   const counts = new Array<number>(s.vcpus).fill(0);
-  out.line(`${padStart("port", 6)}  ${"state".padEnd(12)}${"vcpu".padEnd(6)}detail`);
+  out.line(
+    `${padStart("port", 6)}  ${"state".padEnd(12)}${"vcpu".padEnd(6)}detail`,
+  );
   for (const p of s.ports) {
     counts[p.vcpu]++;
     let detail = "";

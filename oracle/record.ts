@@ -15,6 +15,7 @@ import type {
   SessionOptions,
 } from "./backends.ts";
 import { RefContext } from "./refs.ts";
+import { macrotask, Pacer } from "../_pace.ts";
 import { errorOutcome, StepRunner } from "./run.ts";
 import {
   formatTrace,
@@ -81,6 +82,11 @@ export interface RecordOptions extends SessionOptions {
   scenario?: string;
   /** A note for the header. */
   note?: string;
+  /**
+   * Stops recording between steps when aborted: the trace then holds the
+   * steps run so far (with their outcomes) and no others.
+   */
+  signal?: AbortSignal;
 }
 
 /**
@@ -124,7 +130,15 @@ export async function recordSteps(
       new RefContext(session.localDomain, () => session.createPeer()),
     );
     const steps = toSteps(inputs);
+    // The memory backend answers at once: yield now and then so that the
+    // signal (SIGINT in the CLI) is seen.
+    const pacer = new Pacer();
     for (const [i, input] of inputs.entries()) {
+      if (pacer.due()) await macrotask();
+      if (options.signal?.aborted) {
+        steps.length = i;
+        break;
+      }
       steps[i].outcome = await runner.run(input);
     }
     return { header, steps };

@@ -6,6 +6,7 @@
  * @module
  */
 
+import { EVTCHN_RING } from "./linux/profile.ts";
 import type { EventChannelDevice } from "../../device.ts";
 import { EventChannelError } from "../../errors.ts";
 import { DOMID_FIRST_RESERVED, DOMID_SELF } from "../../xen/domid.ts";
@@ -15,8 +16,6 @@ import type { LinuxGuest } from "./linux_guest.ts";
 const UNRESTRICTED = 0xffff;
 /** Reads and writes are capped at `PAGE_SIZE` bytes. */
 const PAGE_SIZE = 4096;
-/** First ring size; it then doubles (`evtchn_resize_ring`). */
-const FIRST_RING_SIZE = 64;
 
 /**
  * One open `/dev/xen/evtchn` in a modelled Linux guest.
@@ -155,7 +154,7 @@ export class MemoryEvtchnDevice implements EventChannelDevice {
   /** `evtchn_resize_ring`: 64, then doubling; entries keep their order. */
   #resizeRing(): void {
     const size = this.#ring.length === 0
-      ? FIRST_RING_SIZE
+      ? EVTCHN_RING.FIRST
       : this.#ring.length * 2;
     const ring = new Uint32Array(size);
     const n = this.#prod - this.#cons;

@@ -191,7 +191,8 @@ export class LinuxGuest {
     if (profile.vcpus !== d.vcpus || profile.eventAbi !== this.eventAbi) {
       throw new EventChannelError("boot", "EINVAL", {
         argument: "profile",
-        detail: `profile is for ${profile.vcpus} vCPUs (${profile.eventAbi}), ` +
+        detail:
+          `profile is for ${profile.vcpus} vCPUs (${profile.eventAbi}), ` +
           `domain ${dom} has ${d.vcpus} (${this.eventAbi})`,
       });
     }

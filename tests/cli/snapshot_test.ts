@@ -17,7 +17,10 @@ Deno.test("snapshot: the modelled dom0, port by port", async () => {
   const lines = stdout.trim().split("\n");
   assert.match(lines[0], /^dom0 on Xen .*FIFO ABI, 2 vCPUs, 1024 channels/);
   assert.match(lines[2], /^\s+1\s+virq\s+0\s+VIRQ 0 \(VIRQ_TIMER\)$/);
-  assert.match(lines.at(-1)!, /^24 ports in use; per vCPU: vcpu0 12, vcpu1 12$/);
+  assert.match(
+    lines.at(-1)!,
+    /^24 ports in use; per vCPU: vcpu0 12, vcpu1 12$/,
+  );
 });
 
 Deno.test("snapshot --host FILE --json boots the model from a real host", async () => {

@@ -55,14 +55,17 @@ Deno.test("a model booted from a snapshot gives the same snapshot back", async (
       );
     });
   }
-  await t.step("a grown host: more storage and event-array pages than ports", () => {
-    const real = host("fifo-2vcpu.json");
-    const grown = { ...real, nrChannels: 3072, validPorts: 448 };
-    const model = new MemoryXen({ host: grown }).snapshot();
-    assert.equal(model.nrChannels, 3072);
-    assert.equal(model.validPorts, 448);
-    assert.deepEqual(model.ports, real.ports);
-  });
+  await t.step(
+    "a grown host: more storage and event-array pages than ports",
+    () => {
+      const real = host("fifo-2vcpu.json");
+      const grown = { ...real, nrChannels: 3072, validPorts: 448 };
+      const model = new MemoryXen({ host: grown }).snapshot();
+      assert.equal(model.nrChannels, 3072);
+      assert.equal(model.validPorts, 448);
+      assert.deepEqual(model.ports, real.ports);
+    },
+  );
   await t.step("gaps between kernel ports stay free", () => {
     const real = host("fifo-1vcpu.json");
     const sparse = { ...real, ports: real.ports.filter((p) => p.port !== 3) };

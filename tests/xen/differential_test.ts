@@ -27,7 +27,12 @@ import {
 
 const device = linuxDeviceStatus();
 
-function bounded(name: string, fallback: number, min: number, max: number) {
+function bounded(
+  name: string,
+  fallback: number,
+  min: number,
+  max: number,
+): number {
   const text = Deno.env.get(name);
   const value = text === undefined ? fallback : Number(text);
   if (!Number.isSafeInteger(value) || value < min || value > max) {
@@ -93,7 +98,9 @@ Deno.test({
           Atomics.store(slots, 0, -1);
           if (report.agreed) compared += report.steps.length;
           console.log(
-            `differential run ${k + 1}/${RUNS}: seed ${seed}, ${ops} operations, ` +
+            `differential run ${
+              k + 1
+            }/${RUNS}: seed ${seed}, ${ops} operations, ` +
               `${report.steps.length} steps and the final status table compared, ` +
               `${report.agreed ? "no divergence" : "DIVERGED"} ` +
               `(${Math.round((Date.now() - started) / 1000)} s)`,

@@ -163,7 +163,8 @@ export function defaultProfile(options: DefaultProfileOptions): KernelProfile {
     // The spinlock kick exists only with more than one vCPU; the boot CPU
     // binds it before VIRQ_DEBUG, the others after their other IPIs.
     const kick = vcpus > 1 ? 1 : 0;
-    const early = 2 + (vcpu === 0 ? kick : 0), late = 2 + (vcpu === 0 ? 0 : kick);
+    const early = 2 + (vcpu === 0 ? kick : 0),
+      late = 2 + (vcpu === 0 ? 0 : kick);
     add({ port: next++, status: "virq", virq: VIRQ.TIMER, vcpu });
     for (let i = 0; i < early; i++) add({ port: next++, status: "ipi", vcpu });
     if (eventAbi === "2l") {
