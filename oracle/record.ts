@@ -213,10 +213,11 @@ export class Recorder {
     );
     this.#header = makeHeader(
       options.backend ?? "memory",
+      // MemoryXen's defaults: FIFO, as Linux 6.1 picks on Xen 4.17.
       options.environment ?? {
         xen: "4.17 (model)",
         kernel: "6.1 (model)",
-        abi: "2l",
+        abi: "fifo",
         vcpus: 2,
       },
     );

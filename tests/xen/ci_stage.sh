@@ -49,12 +49,16 @@ fi
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/../.." && pwd -P)"
 CACHE="$HERE/.cache"
-TESTS=(tests/conformance/linux_test.ts tests/linux/ tests/xen/cli_test.ts tests/xen/differential_test.ts)
+# The differential runs come last: they must not depend on what ran before
+# them in the same boot (each starts from a snapshot of the host).
+TESTS=(tests/conformance/linux_test.ts tests/linux/ tests/xen/cli_test.ts tests/xen/readme_test.ts tests/xen/placement_test.ts tests/xen/fuzz_test.ts tests/xen/differential_test.ts)
+# With one vCPU only placement is checked (every port lands on vCPU 0).
+TESTS_1VCPU=(tests/xen/placement_test.ts)
 
 [ $# -eq 1 ] && [ -n "$1" ] || { echo "usage: tests/xen/ci_stage.sh OUTDIR" >&2; exit 2; }
 mkdir -p "$1" 2>/dev/null || { echo "xen-ci: cannot create OUTDIR $1" >&2; exit 2; }
 OUTDIR="$(cd "$1" && pwd -P)"
-TIMEOUT=${XENVM_CI_TIMEOUT:-600}
+TIMEOUT=${XENVM_CI_TIMEOUT:-900}
 [[ "$TIMEOUT" =~ ^[1-9][0-9]*$ ]] || { echo "xen-ci: XENVM_CI_TIMEOUT must be a number of seconds" >&2; exit 2; }
 # the stage decides the event ABI itself
 unset XENVM_DOM0_EXTRA XENVM_XEN_EXTRA
@@ -139,18 +143,30 @@ print(p, f, s)
 PY
 }
 
+# Budgets scale with this machine's speed now: one empty boot is timed
+# (about 10 s on a quiet 2-core machine) and every boot's timeout is
+# multiplied by how much slower it was, 1x to 4x.
+REF_BOOT_S=12
+t=$EPOCHREALTIME
+"$HERE/boot.sh" --quiet --no-install --timeout 300 -- true >/dev/null 2>&1
+boot_ms=$(awk -v a="$t" -v b="$EPOCHREALTIME" 'BEGIN { printf "%d", (b - a) * 1000 }')
+SCALE=$(awk -v ms="$boot_ms" -v ref="$REF_BOOT_S" 'BEGIN { s = ms / 1000 / ref; if (s < 1) s = 1; if (s > 4) s = 4; printf "%.2f", s }')
+TIMEOUT=$(awk -v t="$TIMEOUT" -v s="$SCALE" 'BEGIN { printf "%d", t * s }')
+echo "== real-Xen: an empty boot took $((boot_ms / 1000)).$(printf '%03d' $((boot_ms % 1000)) | cut -c1)s (reference ${REF_BOOT_S}s): budgets x$SCALE, ${TIMEOUT}s per boot"
+
 SUMMARY=()
 status=0
-# run_abi LABEL WANT_ABI [boot.sh options...]
+# run_abi LABEL WANT_ABI TESTS_ARRAY_NAME [boot.sh options...]
 run_abi() {
   local label=$1 want=$2 t=$SECONDS rc=0 abi verdict p f s
-  shift 2
-  echo "== real-Xen $label: boot Xen ($want event ABI) and run ${TESTS[*]} in dom0 (timeout ${TIMEOUT}s)"
+  local -n tests=$3
+  shift 3
+  echo "== real-Xen $label: boot Xen ($want event ABI) and run ${tests[*]} in dom0 (timeout ${TIMEOUT}s; dom0's output follows as it is written)"
   rm -f "$RW/xen-$label.xml" "$RW/xen-$label.abi" "$OUTDIR/xen-$label.xml"
-  "$HERE/run_in_dom0.sh" --timeout "$TIMEOUT" "${RWOPT[@]}" \
+  "$HERE/run_in_dom0.sh" --follow --timeout "$TIMEOUT" "${RWOPT[@]}" \
     --env EVTCHN_CREATE_DOMAIN=1 --env EVTCHN_SETTLE_MS="$XENVM_CI_SETTLE_MS" --env NO_COLOR=1 \
     --env EVTCHN_DIFF_SAVE="$RW" \
-    "$@" "$HERE/ci_stage.sh" --in-dom0 "$label" "$RW" "${TESTS[@]}" 2>&1 | tee "$OUTDIR/xen-$label.log"
+    "$@" "$HERE/ci_stage.sh" --in-dom0 "$label" "$RW" "${tests[@]}" 2>&1 | tee "$OUTDIR/xen-$label.log"
   rc=${PIPESTATUS[0]}
   abi=$(cat "$RW/xen-$label.abi" 2>/dev/null || echo "not reported")
   read -r p f s <<<"0 0 0"
@@ -158,9 +174,12 @@ run_abi() {
     cp "$RW/xen-$label.xml" "$OUTDIR/xen-$label.xml"
     read -r p f s < <(junit_counts "$OUTDIR/xen-$label.xml")
   fi
+  local running
+  # the test deno was in when the boot was killed: the last "name ..." line
+  running=$(grep -a -E '^\s*[^ ].* \.\.\.' "$OUTDIR/xen-$label.log" | grep -a -v -E '\.\.\. *(ok|FAILED|ignored)' | tail -n 1 | sed 's/ \.\.\..*//; s/^ *//')
   case "$rc" in
     0) verdict=ok ;;
-    124) verdict="FAILED: timed out after ${TIMEOUT}s" ;;
+    124) verdict="FAILED: timed out after ${TIMEOUT}s${running:+ in test \"$running\"}" ;;
     125) verdict="FAILED: Xen/dom0 did not boot (see $OUTDIR/xen-$label.log)" ;;
     *) verdict="FAILED: deno test exited $rc" ;;
   esac
@@ -184,8 +203,12 @@ run_abi() {
 
 # The differential run (tests/xen/differential_test.ts) gets its own seed per
 # ABI; a diverging sequence is shrunk and saved as OUTDIR/diff-seed-S.jsonl.
-run_abi fifo FIFO-based --env EVTCHN_DIFF_SEED="${XENVM_CI_DIFF_SEED:-20261125}"
-run_abi 2l 2-level --dom0-extra xen.fifo_events=0 --env EVTCHN_DIFF_SEED="${XENVM_CI_DIFF_SEED_2L:-4170}"
+# Five runs of 4,000 steps per ABI: 20,000 steps compared, seeds varied.
+DIFF_ENV=(--env EVTCHN_DIFF_RUNS="${XENVM_CI_DIFF_RUNS:-5}" --env EVTCHN_DIFF_OPS="${XENVM_CI_DIFF_OPS:-4000}")
+run_abi fifo FIFO-based TESTS "${DIFF_ENV[@]}" --env EVTCHN_DIFF_SEED="${XENVM_CI_DIFF_SEED:-20261125}"
+run_abi 2l 2-level TESTS --dom0-extra xen.fifo_events=0 "${DIFF_ENV[@]}" --env EVTCHN_DIFF_SEED="${XENVM_CI_DIFF_SEED_2L:-4170}"
+run_abi fifo-1vcpu FIFO-based TESTS_1VCPU --smp 1
+run_abi 2l-1vcpu 2-level TESTS_1VCPU --smp 1 --dom0-extra xen.fifo_events=0
 cp "$RW"/diff-seed-*.jsonl "$OUTDIR"/ 2>/dev/null || true
 while IFS= read -r line; do SUMMARY+=("$line"); done \
   < <(grep -h '^differential run:' "$OUTDIR"/xen-*.log 2>/dev/null)
