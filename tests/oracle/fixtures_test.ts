@@ -50,7 +50,18 @@ for (const name of names) {
       "memory",
       `${name} was recorded on the model: name it *.memory.jsonl`,
     );
+    // The model boots from the recording host's snapshot and compares every
+    // field: a fixture may not hide one.
+    assert.ok(trace.header.host !== undefined, `${name} has no host snapshot`);
+    for (const step of trace.steps) {
+      assert.equal(
+        step.ignore,
+        undefined,
+        `${name} step ${step.i} ignores fields`,
+      );
+    }
     const report = await replayTrace(trace, memoryBackend(), { all: true });
+    assert.equal(report.ignored.length, 0);
     assert.equal(
       report.divergences.length,
       0,
