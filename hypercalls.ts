@@ -7,6 +7,8 @@
  */
 
 import type { ChannelStatusName } from "./xen/event_channel.ts";
+import { EventChannelError } from "./errors.ts";
+import { DOMID_SELF } from "./xen/domid.ts";
 
 /**
  * What `EVTCHNOP_status` reports for one port: its state, its notify vCPU and
@@ -64,6 +66,40 @@ export interface Dom0Hypercalls {
   status(domain: number, port: number): ChannelStatus;
   /** `EVTCHNOP_alloc_unbound` in `domain` for `remoteDomain`; the port. */
   allocUnbound(domain: number, remoteDomain: number): number;
-  /** `EVTCHNOP_reset` of `domain` (never dom0 itself on a real host). */
+  /**
+   * `EVTCHNOP_reset` of `domain`. Every backend refuses the control
+   * domain's own reset (dom0, or `DOMID_SELF` from dom0) with `EPERM` before
+   * any hypercall ({@linkcode refuseControlDomainReset}): it would close
+   * the kernel's own ports (timers, IPIs, xenstore) under it.
+   */
   reset(domain: number): void;
+}
+
+/**
+ * The one refusal every {@linkcode Dom0Hypercalls} backend makes in front of
+ * `EVTCHNOP_reset`: the calling control domain resetting itself. Xen would
+ * do it (dom0 is privileged over itself) and close every port its kernel
+ * holds; no tool wants that, so it is `EPERM` on the model and on a real
+ * host alike.
+ *
+ * @param caller The calling domain.
+ * @param domain The domain to reset.
+ * @throws {EventChannelError} `reset` with `EPERM` for dom0 resetting itself.
+ *
+ * @example
+ * ```ts
+ * import { refuseControlDomainReset } from "./hypercalls.ts";
+ * import assert from "node:assert/strict";
+ * assert.throws(() => refuseControlDomainReset(0, 0x7ff0), /EPERM/);
+ * refuseControlDomainReset(0, 5); // another domain: fine
+ * ```
+ */
+export function refuseControlDomainReset(caller: number, domain: number): void {
+  if (caller === 0 && (domain === 0 || domain === DOMID_SELF)) {
+    throw new EventChannelError("reset", "EPERM", {
+      argument: "dom",
+      value: domain,
+      detail: "refusing to reset the control domain's own event channels",
+    });
+  }
 }

@@ -19,7 +19,10 @@
  */
 
 import { EventChannelHandle } from "../../handle.ts";
-import type { Dom0Hypercalls } from "../../hypercalls.ts";
+import {
+  type Dom0Hypercalls,
+  refuseControlDomainReset,
+} from "../../hypercalls.ts";
 import { EventChannelError } from "../../errors.ts";
 import type { Domain, DomainOptions } from "./hypervisor/domain.ts";
 import { Hypervisor } from "./hypervisor/hypervisor.ts";
@@ -254,7 +257,10 @@ export class MemoryXen {
       status: (domain, port) => xen.status(caller, domain, port),
       allocUnbound: (domain, remote) =>
         xen.allocUnbound(caller, domain, remote),
-      reset: (domain) => xen.reset(caller, domain),
+      reset: (domain) => {
+        refuseControlDomainReset(caller, domain);
+        xen.reset(caller, domain);
+      },
     };
   }
 }

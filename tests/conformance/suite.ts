@@ -486,6 +486,18 @@ export function defineConformance(env: ConformanceEnv): void {
       }
     });
 
+    test("dom0 hypercalls: the control domain may not reset itself (EPERM)", () => {
+      const hc = hypercalls();
+      try {
+        assertErrno(() => hc.reset(0), "reset", "EPERM");
+        assertErrno(() => hc.reset(0x7ff0), "reset", "EPERM"); // DOMID_SELF
+        // nothing was closed: the kernel's timer is still bound
+        assert.equal(hc.status(env.localDomain, 1).status, "virq");
+      } finally {
+        hc.close?.();
+      }
+    });
+
     if (env.secondDomain !== undefined) {
       const secondDomain = env.secondDomain;
       test("dom0 hypercalls: alloc_unbound and reset of a second domain", () => {
