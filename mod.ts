@@ -59,8 +59,18 @@ export {
   openPrivcmd,
   PrivcmdHypercalls,
   type PrivcmdOptions,
+  snapshotHost,
+  type SnapshotOptions,
   type XenVersion,
 } from "./backends/linux/mod.ts";
+export {
+  checkHostSnapshot,
+  HOST_SNAPSHOT_FORMAT,
+  HOST_SNAPSHOT_VERSION,
+  type HostPort,
+  type HostSnapshot,
+  parseHostSnapshot,
+} from "./host.ts";
 export { ERRNO, type ErrnoName, errnoName } from "./xen/errno.ts";
 export {
   DOMID_FIRST_RESERVED,

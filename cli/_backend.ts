@@ -1,6 +1,7 @@
 // Choosing and opening a backend. `auto` means `linux` when /dev/xen/evtchn
-// exists, else `memory`. The linux backend is imported only when chosen, so
-// the memory backend never needs --allow-ffi.
+// exists, else `memory`. Importing the linux modules needs no permission;
+// libc is opened only when a check or the chosen backend calls it, and only
+// where --allow-ffi is granted, so the memory backend never needs it.
 //
 // On the memory backend the CLI acts for dom0 of a modelled host that also
 // runs a domU 1 with Linux, whose handle offers one unbound port to dom0 (the
@@ -13,6 +14,9 @@ import {
   type MemoryXenOptions,
 } from "../mod.ts";
 import type { BackendChoice } from "./_args.ts";
+import { EventChannelError } from "../errors.ts";
+import { domainId, ffiGranted, probeDevice } from "../backends/linux/system.ts";
+import { PrivcmdHypercalls } from "../backends/linux/privcmd.ts";
 
 /** Where Linux puts the event-channel device. */
 export const EVTCHN_DEVICE = "/dev/xen/evtchn";
@@ -44,7 +48,11 @@ export interface Backend extends AsyncDisposable {
   readonly requested: BackendChoice;
   /** Why this one, in words. */
   readonly why: string;
-  /** The domain the handles act in, when known (0 on memory). */
+  /**
+   * The domain the handles act in, when known (0 on memory). On linux it is
+   * asked of Xen on first use (one privcmd probe), so commands that never
+   * show it never open privcmd.
+   */
   readonly domain: number | undefined;
   /** The modelled host (memory only). */
   readonly memory: MemoryHost | undefined;
@@ -54,40 +62,131 @@ export interface Backend extends AsyncDisposable {
   close(): Promise<void>;
 }
 
-/** What a path check found: present, absent, or unknown without permission. */
-export type Presence = "present" | "absent" | "unknown";
+/**
+ * What a device check found: `present` (exists and may be opened),
+ * `no-access` (exists, but this process may not open it: not root, or not in
+ * the device's group), `absent` (no such file), or `unknown` (the check
+ * itself was not permitted).
+ */
+export type Presence = "present" | "absent" | "no-access" | "unknown";
+
+/** A device check, with how it was made and, when needed, what to do. */
+export interface PresenceReport {
+  /** What was found. */
+  state: Presence;
+  /** How: libc's `access(2)` through the FFI grant, Deno's `stat`, or not at all. */
+  via: "libc" | "stat" | "none";
+  /** A sentence for anything but a plain `present` or `absent`. */
+  detail?: string;
+}
+
+/** Why a device check was not possible, naming the flags that allow it. */
+export const UNKNOWN_DETAIL =
+  "not checked: Deno's own stat of /dev needs --allow-all; grant " +
+  "--allow-ffi instead (the check then goes through libc, and --allow-ffi " +
+  "is all the linux backend needs)";
+
+/** What to do about a device that exists but may not be opened. */
+export const NO_ACCESS_DETAIL =
+  "present, but this process may not open it read-write: run as root, or " +
+  "give your user the device's group";
 
 /**
- * Whether a path exists, without prompting: `unknown` when `--allow-read`
- * does not cover it.
+ * Checks a device file without prompting: through libc (`access(2)`) where
+ * `--allow-ffi` is granted (narrow or not), else with Deno's `stat` where
+ * the permissions allow it (under `/dev` only `--allow-all` does), else
+ * `unknown` with the flags that would allow the check.
+ *
+ * @param path The device file.
+ * @returns What was found and how.
+ */
+export function checkDevice(path: string): PresenceReport {
+  if (ffiGranted()) {
+    try {
+      const probe = probeDevice(path);
+      switch (probe.state) {
+        case "present":
+        case "absent":
+          return { state: probe.state, via: "libc" };
+        case "no-access":
+          return {
+            state: "no-access",
+            via: "libc",
+            detail: `${NO_ACCESS_DETAIL} (${probe.code})`,
+          };
+        default:
+          return {
+            state: "unknown",
+            via: "libc",
+            detail: `access(2) failed with ${probe.code}`,
+          };
+      }
+    } catch (error) {
+      // EVTCHN_LIBC names a library that does not load: say so, then try
+      // Deno's own check.
+      if (!(error instanceof EventChannelError)) throw error;
+      const fallback = statDevice(path);
+      return {
+        ...fallback,
+        detail: [fallback.detail, error.message].filter(Boolean).join("; "),
+      };
+    }
+  }
+  return statDevice(path);
+}
+
+function statDevice(path: string): PresenceReport {
+  if (Deno.permissions.querySync({ name: "read", path }).state !== "granted") {
+    return { state: "unknown", via: "none", detail: UNKNOWN_DETAIL };
+  }
+  try {
+    Deno.statSync(path);
+    return { state: "present", via: "stat" };
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) {
+      return { state: "absent", via: "stat" };
+    }
+    if (error instanceof Deno.errors.PermissionDenied) {
+      return { state: "no-access", via: "stat", detail: NO_ACCESS_DETAIL };
+    }
+    // NotCapable: Deno wants --allow-all for /dev, whatever --allow-read says.
+    return { state: "unknown", via: "none", detail: UNKNOWN_DETAIL };
+  }
+}
+
+/**
+ * Whether a device file exists, without prompting (see
+ * {@linkcode checkDevice}).
  *
  * @param path The path.
  * @returns What was found.
  */
 export function presence(path: string): Presence {
-  if (Deno.permissions.querySync({ name: "read", path }).state !== "granted") {
-    return "unknown";
-  }
-  try {
-    Deno.statSync(path);
-    return "present";
-  } catch {
-    return "absent";
-  }
+  return checkDevice(path).state;
 }
 
 /**
- * The domain this Linux system runs in when it can tell: 0 in dom0
- * (`control_d` in /proc/xen/capabilities), else `undefined`.
+ * The domain this Linux system runs in when it can tell: asked of Xen
+ * through privcmd where `--allow-ffi` is granted (works in any domain, as
+ * root), else `control_d` in /proc/xen/capabilities (readable only with
+ * `--allow-all`) gives 0, else `undefined`.
  *
  * @returns The domain, or `undefined`.
  */
 export function linuxDomain(): number | undefined {
-  if (presence(XEN_CAPABILITIES) !== "present") return undefined;
+  if (ffiGranted() && presence(PRIVCMD_DEVICE) === "present") {
+    try {
+      using privcmd = new PrivcmdHypercalls();
+      return domainId(privcmd);
+    } catch {
+      // Not permitted or refused: try the xenfs file.
+    }
+  }
   try {
     const text = Deno.readTextFileSync(XEN_CAPABILITIES);
     return text.includes("control_d") ? 0 : undefined;
   } catch {
+    // Absent, or NotCapable (Deno wants --allow-all for /proc).
     return undefined;
   }
 }
@@ -107,10 +206,15 @@ export function resolveBackend(
       return { name: "linux", why: `${EVTCHN_DEVICE} exists` };
     case "absent":
       return { name: "memory", why: `${EVTCHN_DEVICE} does not exist` };
+    case "no-access":
+      return {
+        name: "linux",
+        why: `${EVTCHN_DEVICE} exists (but this process may not open it)`,
+      };
     default:
       return {
         name: "memory",
-        why: `cannot look for ${EVTCHN_DEVICE} without --allow-read`,
+        why: `cannot look for ${EVTCHN_DEVICE} without --allow-ffi`,
       };
   }
 }
@@ -141,6 +245,8 @@ export function openBackend(
       offeredPort: peer.bindUnboundPort(0),
     };
   }
+  let domain: number | undefined;
+  let domainKnown = false;
   const close = async (): Promise<void> => {
     await Promise.all(handles.map((handle) => handle.close()));
   };
@@ -148,7 +254,13 @@ export function openBackend(
     name,
     requested: choice,
     why,
-    domain: name === "memory" ? 0 : linuxDomain(),
+    get domain(): number | undefined {
+      if (!domainKnown) {
+        domain = name === "memory" ? 0 : linuxDomain();
+        domainKnown = true;
+      }
+      return domain;
+    },
     memory,
     async open(): Promise<EventChannelHandle> {
       let handle: EventChannelHandle;

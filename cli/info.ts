@@ -7,11 +7,14 @@
 
 import { noMorePositionals, parse } from "./_args.ts";
 import {
+  checkDevice,
   EVTCHN_DEVICE,
+  NO_ACCESS_DETAIL,
   openBackend,
-  presence,
+  type PresenceReport,
   PRIVCMD_DEVICE,
 } from "./_backend.ts";
+import { ffiGranted } from "../backends/linux/system.ts";
 import { EXIT_OK, Output, reportError } from "./_output.ts";
 import { VERSION } from "./_version.ts";
 
@@ -23,10 +26,19 @@ export const help: string = `evtchn info: show what the CLI would use here
 ${USAGE}
 
 Shows the backend in use (and why: 'auto' picks linux when ${EVTCHN_DEVICE}
-exists), whether ${EVTCHN_DEVICE} and ${PRIVCMD_DEVICE} exist, the Deno
-version, the state of the read, write, ffi and env (EVTCHN_LIBC) permissions, the domain the CLI
-acts for (dom0 on the memory backend), and, on the memory backend, the port
-the modelled domU 1 offers to dom0. Only looks: binds nothing. Always exits 0.
+exists), whether ${EVTCHN_DEVICE} and ${PRIVCMD_DEVICE} exist (present,
+absent, no-access, or unknown when the check is not permitted), the domain the
+CLI acts for, and on a Xen host the hypervisor's version, the event ABI and
+the kernel release; then the Deno version and the state of the read, write,
+ffi ("libc" when only the C library is granted) and env (EVTCHN_LIBC)
+permissions. On the memory backend it acts for dom0 of a modelled host and
+shows the port the modelled domU 1 offers to dom0. Only looks: binds nothing.
+Always exits 0.
+
+Permissions: --allow-ffi (or --allow-ffi=<libc path>) is enough on a Xen
+host: the devices are checked, and the domain, Xen and the kernel asked,
+through libc. Without it, Deno's own checks of /dev and /proc need
+--allow-all, and what cannot be checked is shown as unknown.
 
 OPTIONS:
   --backend NAME   memory, linux or auto (default auto)
@@ -37,32 +49,74 @@ function permission(descriptor: Deno.PermissionDescriptor): string {
   return Deno.permissions.querySync(descriptor).state;
 }
 
+/** Deno's state of --allow-ffi, or `libc` when only the C library is granted. */
+function ffiPermission(): string {
+  const state = permission({ name: "ffi" });
+  return state !== "granted" && ffiGranted() ? "libc" : state;
+}
+
 interface LinuxReport {
   available: boolean;
   reason?: string;
+  code?: string;
   xen?: string;
+  abi?: string;
+  kernel?: string;
 }
 
-async function linuxReport(): Promise<LinuxReport> {
+async function linuxReport(
+  devices: Record<string, PresenceReport>,
+): Promise<LinuxReport> {
   if (Deno.build.os !== "linux") {
     return { available: false, reason: `not Linux (${Deno.build.os})` };
   }
-  if (permission({ name: "ffi" }) !== "granted") {
+  if (!ffiGranted()) {
     return { available: false, reason: "--allow-ffi not granted" };
   }
   const linux = await import("../backends/linux/mod.ts");
   const status = linux.linuxDeviceStatus();
   const report: LinuxReport = { ...status };
-  if (presence(PRIVCMD_DEVICE) === "present") {
+  if (status.code === "EACCES" || status.code === "EPERM") {
+    report.reason = `${status.reason} (${NO_ACCESS_DETAIL})`;
+  }
+  try {
+    report.kernel = linux.kernelRelease();
+  } catch {
+    // A C library without uname: the release is simply not shown.
+  }
+  if (status.available) {
+    await using handle = linux.openLinuxHandle();
+    report.abi = linux.eventAbi(handle);
+  }
+  if (devices[PRIVCMD_DEVICE].state === "present") {
     try {
       using privcmd = linux.openPrivcmd();
       const v = privcmd.xenVersion();
       report.xen = `${v.major}.${v.minor}${v.extra}`;
     } catch {
-      // Not dom0, or not root: the version is simply not shown.
+      // Not root or refused: the version is simply not shown.
     }
   }
   return report;
+}
+
+const ABI_NAMES: Record<string, string> = {
+  fifo: "FIFO",
+  "2l": "2-level",
+  unknown: "unknown",
+};
+
+/** The state of each device, then each distinct detail once. */
+function deviceLines(checks: Record<string, PresenceReport>): string[] {
+  const lines = Object.entries(checks).map(([path, check]) =>
+    `${path.padEnd(18)} ${check.state}`
+  );
+  const details = new Set(
+    Object.values(checks).flatMap((check) =>
+      check.detail === undefined ? [] : [check.detail]
+    ),
+  );
+  return [...lines, ...[...details].map((detail) => `(${detail})`)];
 }
 
 /**
@@ -81,17 +135,20 @@ export async function run(args: string[]): Promise<number> {
     noMorePositionals(positionals, USAGE);
     const out = new Output(global.json);
     await using backend = openBackend(global.backend);
-    const devices = {
-      [EVTCHN_DEVICE]: presence(EVTCHN_DEVICE),
-      [PRIVCMD_DEVICE]: presence(PRIVCMD_DEVICE),
+    const checks: Record<string, PresenceReport> = {
+      [EVTCHN_DEVICE]: checkDevice(EVTCHN_DEVICE),
+      [PRIVCMD_DEVICE]: checkDevice(PRIVCMD_DEVICE),
     };
+    const devices = Object.fromEntries(
+      Object.entries(checks).map(([path, check]) => [path, check.state]),
+    );
     const permissions = {
       read: permission({ name: "read" }),
       write: permission({ name: "write" }),
-      ffi: permission({ name: "ffi" }),
+      ffi: ffiPermission(),
       env: permission({ name: "env", variable: "EVTCHN_LIBC" }),
     };
-    const linux = await linuxReport();
+    const linux = await linuxReport(checks);
     const memory = backend.memory;
     const actsFor = backend.domain === undefined
       ? "this domain (its id is not known to the device)"
@@ -104,6 +161,7 @@ export async function run(args: string[]): Promise<number> {
         why: backend.why,
         domain: backend.domain ?? null,
         devices,
+        deviceChecks: checks,
         deno: { ...Deno.version, target: Deno.build.target },
         permissions,
         linux,
@@ -139,11 +197,14 @@ export async function run(args: string[]): Promise<number> {
     } else {
       row("acts for", actsFor);
     }
-    const [first, ...more] = Object.entries(devices);
-    row("devices", `${first[0].padEnd(18)} ${first[1]}`);
-    for (const [path, state] of more) {
-      out.line(`${"".padEnd(14)} ${path.padEnd(18)} ${state}`);
+    const [first, ...more] = deviceLines(checks);
+    row("devices", first);
+    for (const line of more) out.line(`${"".padEnd(14)} ${line}`);
+    if (linux.xen !== undefined) row("xen", linux.xen);
+    if (linux.abi !== undefined) {
+      row("event abi", ABI_NAMES[linux.abi] ?? linux.abi);
     }
+    if (linux.kernel !== undefined) row("kernel", linux.kernel);
     row(
       "deno",
       `${Deno.version.deno} (v8 ${Deno.version.v8}, typescript ${Deno.version.typescript}, ${Deno.build.target})`,

@@ -16,6 +16,7 @@ import {
   LinuxGuest,
   virqName,
 } from "../mod.ts";
+import { defaultDom0Pirqs } from "../backends/memory/linux/profile.ts";
 import {
   noMorePositionals,
   optionalString,
@@ -25,8 +26,11 @@ import {
 import {
   type JsonLocation,
   JsonSyntaxError,
+  MAX_JSON_DEPTH,
   parseLocatedJson,
 } from "./_json.ts";
+import { onInterrupt, STOP_SIGNALS } from "./_events.ts";
+import { macrotask, Pacer } from "../_pace.ts";
 import {
   errorMessage,
   EXIT_FAILURE,
@@ -40,6 +44,7 @@ import {
   type Operand,
   OPS,
   type Scenario,
+  SCENARIO_LIMITS,
   ScenarioError,
   type ScenarioStep,
   validateScenario,
@@ -90,7 +95,13 @@ OPTIONS:
   -h, --help         Show this help
 
 EXIT: 0, or 1 with --strict when a step failed; 2 for a bad scenario file
-(the message gives the line, column and path of the mistake).
+(the message gives the line, column and path of the mistake); 130/143 when
+SIGINT/SIGTERM stopped it (the steps run so far and the tables are printed).
+
+LIMITS: a file of at most ${
+    SCENARIO_LIMITS.bytes / 1024 / 1024
+  } MiB, ${SCENARIO_LIMITS.steps} steps, ${SCENARIO_LIMITS.domains} domains, JSON nested at most
+${MAX_JSON_DEPTH} levels deep; beyond them, exit 2.
 
 SCENARIO FORMAT (JSON):
   {
@@ -195,12 +206,18 @@ class Runner {
     const b = (key: string): boolean | undefined =>
       typeof fields[key] === "boolean" ? fields[key] as boolean : undefined;
     const abi = fields.eventAbi === "2l" ? "2l" : "fifo";
+    // A dom0 running Linux binds MSI PIRQs from the top of its PIRQ space,
+    // as large as the reference host's unless the scenario says otherwise.
+    const kernelPirqs =
+      b("linux") && b("privileged") && b("bootPorts") !== false
+        ? defaultDom0Pirqs(n("vcpus") ?? 1)
+        : undefined;
     const domain = this.xen.createDomain({
       domain: n("id")!,
       privileged: b("privileged"),
       vcpus: n("vcpus"),
       maxEvtchnPort: n("maxEvtchnPort"),
-      nrPirqs: n("nrPirqs"),
+      nrPirqs: n("nrPirqs") ?? kernelPirqs,
       paused: b("paused"),
       target: n("target"),
     });
@@ -410,6 +427,17 @@ function printState(row: PortRow): string {
   }`;
 }
 
+/**
+ * The largest `f(item)`, or 0 for none. Not `Math.max(...items.map(f))`:
+ * spreading passes every item as an argument on the stack, which overflows
+ * beyond ~10⁵ items (a long scenario's steps).
+ */
+function maxOf<T>(items: readonly T[], f: (item: T) => number): number {
+  let max = 0;
+  for (const item of items) max = Math.max(max, f(item));
+  return max;
+}
+
 function tableLines(rows: PortRow[]): string[] {
   const lines = rows.map((row) => {
     let line = `    ${padStart(row.port, 4)} [${bit(row.pending)}/${
@@ -428,7 +456,7 @@ function tableLines(rows: PortRow[]): string[] {
     }
     return [line, name];
   });
-  const width = Math.max(0, ...lines.map(([line]) => line.length));
+  const width = maxOf(lines, ([line]) => line.length);
   return lines.map(([line, name]) => `${line.padEnd(width)}  ${name}`);
 }
 
@@ -466,7 +494,10 @@ function loadScenario(
   source: { file: string } | { example: string },
 ): { scenario: Scenario; locate?: (path: string) => JsonLocation } {
   if ("example" in source) {
-    const value = EXAMPLES[source.example];
+    // Own properties only: "--example constructor" is not an example.
+    const value = Object.hasOwn(EXAMPLES, source.example)
+      ? EXAMPLES[source.example]
+      : undefined;
     if (value === undefined) {
       throw new UsageError(
         `Unknown example '${source.example}': expected ${
@@ -477,9 +508,22 @@ function loadScenario(
     }
     return { scenario: validateScenario(value) };
   }
-  const text = source.file === "-"
-    ? new TextDecoder().decode(readAll(Deno.stdin))
-    : Deno.readTextFileSync(source.file);
+  const limit = SCENARIO_LIMITS.bytes;
+  const tooLarge = (): never => {
+    throw new ScenarioError(
+      "",
+      `larger than ${limit} bytes, the most a scenario file may be`,
+    );
+  };
+  // The size is checked before reading, so that a huge file costs nothing.
+  if (source.file !== "-" && Deno.statSync(source.file).size > limit) {
+    tooLarge();
+  }
+  const bytes = source.file === "-"
+    ? readAll(Deno.stdin, limit)
+    : Deno.readFileSync(source.file);
+  if (bytes === undefined || bytes.length > limit) tooLarge();
+  const text = new TextDecoder().decode(bytes);
   const parsed = parseLocatedJson(text);
   return {
     scenario: validateScenario(parsed.value, parsed.locate),
@@ -487,7 +531,11 @@ function loadScenario(
   };
 }
 
-function readAll(file: { readSync(p: Uint8Array): number | null }): Uint8Array {
+/** Reads to the end, or gives `undefined` past `limit` bytes. */
+function readAll(
+  file: { readSync(p: Uint8Array): number | null },
+  limit: number,
+): Uint8Array | undefined {
   const chunks: Uint8Array[] = [];
   let size = 0;
   while (true) {
@@ -496,6 +544,7 @@ function readAll(file: { readSync(p: Uint8Array): number | null }): Uint8Array {
     if (n === null) break;
     chunks.push(chunk.subarray(0, n));
     size += n;
+    if (size > limit) return undefined;
   }
   const all = new Uint8Array(size);
   let offset = 0;
@@ -512,11 +561,7 @@ function readAll(file: { readSync(p: Uint8Array): number | null }): Uint8Array {
  * @param args The arguments after `sim`.
  * @returns The exit status.
  */
-export function run(args: string[]): Promise<number> {
-  return Promise.resolve(runSync(args));
-}
-
-function runSync(args: string[]): number {
+export async function run(args: string[]): Promise<number> {
   let file: string | undefined;
   try {
     const { values, positionals, global } = parse(args, {
@@ -565,8 +610,24 @@ function runSync(args: string[]): number {
         throw new ScenarioError(path, errorMessage(error), locate?.(path));
       }
     });
-    const outcomes = scenario.steps.map((step, i) => runner.step(step, i + 1));
-    const failed = outcomes.filter((o) => o.failed).length;
+    using interrupt = onInterrupt(STOP_SIGNALS);
+    const total = scenario.steps.length;
+    if (total >= 10_000) out.note(`sim: running ${total} steps`);
+    // Steps run synchronously on the model: yield now and then so that
+    // SIGINT/SIGTERM can stop a long scenario (what ran is printed).
+    const pacer = new Pacer();
+    const outcomes: StepOutcome[] = [];
+    for (const [i, step] of scenario.steps.entries()) {
+      if (pacer.due()) await macrotask();
+      if (interrupt.signal.aborted) break;
+      outcomes.push(runner.step(step, i + 1));
+    }
+    const stopped = interrupt.exitCode;
+    if (stopped !== undefined) {
+      out.warn(`interrupted after ${outcomes.length} of ${total} steps`);
+    }
+    let failed = 0;
+    for (const o of outcomes) if (o.failed) failed++;
     const invariants = checkInvariants(runner.xen);
     const domains = runner.xen.domainIds.map((id) => {
       const d = runner.xen.domain(id)!;
@@ -581,6 +642,7 @@ function runSync(args: string[]): number {
     if (out.json) {
       out.document({
         scenario: { name, description: scenario.description ?? null },
+        ...(stopped === undefined ? {} : { interrupted: true, total }),
         steps: outcomes,
         failed,
         domains,
@@ -589,6 +651,7 @@ function runSync(args: string[]): number {
     } else {
       printHuman(out, name, scenario, outcomes, domains, invariants);
     }
+    if (stopped !== undefined) return stopped;
     const strict = values.strict === true;
     return strict && (failed > 0 || invariants.length > 0)
       ? EXIT_FAILURE
@@ -660,8 +723,8 @@ function printHuman(
   );
   out.line();
   const calls = outcomes.map((o) => `${o.op} ${describeArgs(o)}`.trimEnd());
-  const width = Math.max(0, ...calls.map((c) => c.length));
-  const byWidth = Math.max(2, ...outcomes.map((o) => o.by.length));
+  const width = maxOf(calls, (c) => c.length);
+  const byWidth = Math.max(2, maxOf(outcomes, (o) => o.by.length));
   const indexWidth = String(outcomes.length).length;
   outcomes.forEach((o, i) => {
     let text: string;
@@ -685,7 +748,8 @@ function printHuman(
       }  ${text}`,
     );
   });
-  const failed = outcomes.filter((o) => o.failed).length;
+  let failed = 0;
+  for (const o of outcomes) if (o.failed) failed++;
   out.line();
   out.line(
     `${outcomes.length} steps, ${

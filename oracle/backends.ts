@@ -11,6 +11,7 @@ import {
   type Dom0Hypercalls,
   DOMID_SELF,
   type EventChannelHandle,
+  type HostSnapshot,
   MemoryXen,
 } from "../mod.ts";
 
@@ -64,6 +65,11 @@ export interface Environment {
   abi: string;
   /** vCPUs of the local domain. */
   vcpus: number;
+  /**
+   * The local domain's event channels when the session started (a real
+   * host's snapshot), from which a model is booted to match it.
+   */
+  host?: HostSnapshot;
 }
 
 /**
@@ -120,6 +126,11 @@ export interface OracleSession {
   settle(ms: number): Promise<void>;
   /** Describes the host, for a trace header. */
   environment(): Promise<Environment>;
+  /**
+   * The local domain's event channels now (every port's status, vCPUs
+   * included), for comparing a whole table at the end of a run.
+   */
+  snapshot(): Promise<HostSnapshot>;
   /** Closes every handle still open, cleans up, releases the host. */
   dispose(): Promise<void>;
 }
@@ -145,6 +156,11 @@ export interface SessionOptions {
    * hosts.
    */
   abi?: string;
+  /**
+   * A host snapshot to boot the modelled dom0 from (its vCPUs and ABI then
+   * win over `vcpus` and `abi`). Ignored by real hosts.
+   */
+  host?: HostSnapshot;
 }
 
 /**
@@ -207,11 +223,14 @@ export function memoryBackend(): OracleBackend {
   return {
     name: "memory",
     start(options: SessionOptions = {}): Promise<OracleSession> {
-      const vcpus = options.vcpus ?? 2;
       const eventAbi = options.abi === "fifo" || options.abi === "2l"
         ? options.abi
         : undefined;
-      const xen = new MemoryXen({ vcpus, eventAbi });
+      const xen = new MemoryXen({
+        vcpus: options.vcpus ?? 2,
+        eventAbi,
+        host: options.host,
+      });
       const handles = new HandleSet();
       const session: OracleSession = {
         backend: "memory",
@@ -222,13 +241,16 @@ export function memoryBackend(): OracleBackend {
         createPeer: () =>
           xen.createDomain({ domain: 1, linux: false, paused: true }).id,
         settle: () => Promise.resolve(),
-        environment: () =>
-          Promise.resolve({
-            xen: "4.17 (model)",
-            kernel: "6.1 (model)",
-            abi: xen.guest(0)?.eventAbi ?? "unknown",
-            vcpus,
-          }),
+        environment: () => {
+          const host = xen.snapshot(0);
+          return Promise.resolve({
+            xen: host.xen,
+            kernel: host.kernel,
+            abi: host.abi,
+            vcpus: host.vcpus,
+          });
+        },
+        snapshot: () => Promise.resolve(xen.snapshot(0)),
         dispose: () => handles.closeAll(),
       };
       return Promise.resolve(session);
@@ -244,6 +266,8 @@ interface LinuxModule {
     available: boolean;
     reason?: string;
   };
+  kernelRelease(): string;
+  snapshotHost(): Promise<HostSnapshot>;
 }
 
 /** What `openPrivcmd()` returns, as far as the oracle uses it. */
@@ -261,17 +285,12 @@ const LINUX_READ_SETTLE_MS = 50;
 /**
  * The real backend: `/dev/xen/evtchn` handles in this (dom0) domain and
  * privcmd hypercalls, from `backends/linux/mod.ts`, imported on first
- * start. Each session makes a fresh, paused, empty peer domain on first
- * use and destroys it at the end; ports it allocated in dom0 through
+ * start. Each session snapshots dom0's event channels first
+ * (`snapshotHost()`, in its environment), so that a model booted from the
+ * snapshot holds the same ports on the same vCPUs with the same per-CPU
+ * counts, and makes a fresh, paused, empty peer domain on first use,
+ * destroyed at the end; ports it allocated in dom0 through
  * `hc.alloc_unbound` (which no handle owns) are closed at the end.
- *
- * Before the trace it re-aligns the per-CPU round-robin that spec §4.3 says
- * places new unbound and interdomain ports on vCPUs (6.1's
- * `evtchn_bind_interdom_next_vcpu`), in case the kernel does that, so that
- * `hc.status` reports the same `vcpu` as a freshly booted host; run pinned
- * to one CPU (`taskset -c 0`) for that to hold. (On the project's VM the
- * placement was the kernel's least-loaded balancing instead, which this
- * leaves as it was.)
  *
  * @returns The backend.
  *
@@ -304,7 +323,7 @@ export function linuxBackend(): OracleBackend {
         );
       }
       const session = new LinuxSession(linux);
-      await session.calibrate();
+      await session.begin();
       return session;
     },
   };
@@ -319,6 +338,7 @@ class LinuxSession implements OracleSession {
   #privcmd: LinuxPrivcmd | undefined;
   #peers: number[] = [];
   #localAllocated: number[] = [];
+  #host: HostSnapshot | undefined;
 
   constructor(linux: LinuxModule) {
     this.#linux = linux;
@@ -345,30 +365,21 @@ class LinuxSession implements OracleSession {
   }
 
   /**
-   * Binds throwaway unbound ports until one lands on vCPU 0, then frees
-   * them. Where the driver round-robins new ports over vCPUs with a per-CPU
-   * "last selected" counter (spec §4.3, 6.1's
-   * `evtchn_bind_interdom_next_vcpu`), this leaves the counter at 0, as
-   * after boot. Where placement is the kernel's least-loaded balancing (what
-   * the project's VM showed), binding and freeing changes nothing. The
-   * ports are lowest-free, so the trace reuses them.
+   * Snapshots the host before the first step. privcmd is needed for it;
+   * without privcmd the session runs device steps only and says so in its
+   * environment (no snapshot).
    */
-  async calibrate(): Promise<void> {
-    let cmd: LinuxPrivcmd;
+  async begin(): Promise<void> {
     try {
-      cmd = this.#cmd();
+      this.#cmd();
     } catch {
-      return; // no privcmd: status is out of reach anyway
+      return; // no privcmd: status and snapshots are out of reach
     }
-    const probe = this.#linux.openLinuxHandle();
-    try {
-      for (let i = 0; i < 256; i++) {
-        const port = probe.bindUnboundPort(this.localDomain);
-        if (cmd.status(DOMID_SELF, port).vcpu === 0) break;
-      }
-    } finally {
-      await probe.close();
-    }
+    this.#host = await this.#linux.snapshotHost();
+  }
+
+  snapshot(): Promise<HostSnapshot> {
+    return this.#linux.snapshotHost();
   }
 
   hypercalls(): Dom0Hypercalls {
@@ -409,6 +420,16 @@ class LinuxSession implements OracleSession {
   }
 
   async environment(): Promise<Environment> {
+    const host = this.#host;
+    if (host !== undefined) {
+      return {
+        xen: host.xen,
+        kernel: host.kernel,
+        abi: host.abi,
+        vcpus: host.vcpus,
+        host,
+      };
+    }
     let xen = "unknown";
     try {
       const v = this.#cmd().xenVersion();
@@ -423,9 +444,10 @@ class LinuxSession implements OracleSession {
   }
 
   /**
-   * The device's unbind limit tells the ABI: 4096 channels under 2-level,
-   * pages × 1024 under FIFO (1024 on a small dom0), so unbinding port 4095
-   * on a fresh handle gives `ENOTCONN` under 2-level and `EINVAL` under FIFO.
+   * Without privcmd: the device's unbind limit tells the ABI on a small
+   * dom0 (4096 channels under 2-level, pages × 1024 under FIFO), so
+   * unbinding port 4095 on a fresh handle gives `ENOTCONN` under 2-level
+   * and `EINVAL` under FIFO while the event array has fewer than 4 pages.
    */
   async #abi(): Promise<string> {
     const probe = this.#linux.openLinuxHandle();

@@ -3,14 +3,23 @@
  * shared, lazily opened, reference-counted handle on libc.
  *
  * Resolution order of the library: `$EVTCHN_LIBC` (read only when
- * `--allow-env` covers it), then the absolute multiarch paths of glibc, then
- * the bare soname `libc.so.6`. A candidate that `--allow-ffi` does not cover
- * is skipped, so the narrow `--allow-ffi=/lib/x86_64-linux-gnu/libc.so.6`
- * works as well as plain `--allow-ffi`. When no candidate is allowed at all,
- * Deno's own `Deno.errors.NotCapable` is thrown untouched.
+ * `--allow-env` covers it) and nothing else when it is set, else the
+ * absolute multiarch paths of glibc, then the bare soname `libc.so.6`. A
+ * candidate that `--allow-ffi` does not cover is skipped, so the narrow
+ * `--allow-ffi=/lib/x86_64-linux-gnu/libc.so.6` works as well as plain
+ * `--allow-ffi`. When no candidate is allowed at all, Deno's own
+ * `Deno.errors.NotCapable` is thrown untouched.
+ *
+ * Nothing here touches `Deno.UnsafePointer` or `Deno.UnsafePointerView`:
+ * Deno checks those against the whole `--allow-ffi` permission, which the
+ * narrow form does not grant (they throw `NotCapable` there). Addresses are
+ * plain integers (`usize`), and foreign memory is read and written by
+ * copying it with libc's own `memcpy` into buffers this module owns.
  *
  * @module
  */
+
+import { EventChannelError } from "../../errors.ts";
 
 // C type aliases, so that each entry below reads like its prototype.
 const int = "i32";
@@ -19,7 +28,6 @@ const unsignedLong = "u64";
 const sizeT = "usize";
 const offT = "i64";
 const nfdsT = "u64";
-const ptr = "pointer";
 const buf = "buffer";
 
 /**
@@ -100,27 +108,53 @@ export const LIBC_SYMBOLS = {
     ],
     result: int,
   },
-  /** glibc `int *__errno_location(void)`: this thread's `errno`. */
-  __errno_location: { parameters: [], result: ptr },
+  /**
+   * glibc `int *__errno_location(void)`: the address of this thread's
+   * `errno`, as an integer (see the module comment for why not a pointer).
+   */
+  __errno_location: { parameters: [], result: sizeT },
+  /**
+   * `<string.h>` `void *memcpy(void *dest, const void *src, size_t n)` from
+   * foreign memory at an address into a buffer of ours.
+   */
+  copyFromAddress: {
+    name: "memcpy",
+    parameters: [
+      buf, // dest
+      sizeT, // src, an address
+      sizeT, // n
+    ],
+    result: "void",
+  },
+  /** `memcpy` from a buffer of ours into foreign memory at an address. */
+  copyToAddress: {
+    name: "memcpy",
+    parameters: [
+      sizeT, // dest, an address
+      buf, // src
+      sizeT, // n
+    ],
+    result: "void",
+  },
   /**
    * `<sys/mman.h>` `void *mmap(void *addr, size_t length, int prot,
-   * int flags, int fd, off_t offset)`.
+   * int flags, int fd, off_t offset)`, addresses as integers.
    */
   mmap: {
     parameters: [
-      ptr, // addr
+      sizeT, // addr
       sizeT, // length
       int, // prot
       int, // flags
       int, // fd
       offT, // offset
     ],
-    result: ptr,
+    result: sizeT,
   },
   /** `<sys/mman.h>` `int munmap(void *addr, size_t length)`. */
   munmap: {
     parameters: [
-      ptr, // addr
+      sizeT, // addr
       sizeT, // length
     ],
     result: int,
@@ -128,9 +162,31 @@ export const LIBC_SYMBOLS = {
   /** `<sys/mman.h>` `int madvise(void *addr, size_t length, int advice)`. */
   madvise: {
     parameters: [
-      ptr, // addr
+      sizeT, // addr
       sizeT, // length
       int, // advice
+    ],
+    result: int,
+  },
+  /**
+   * `<unistd.h>` `int access(const char *pathname, int mode)`: whether a
+   * device exists and may be opened, through the FFI grant (Deno's own
+   * `stat` of `/dev` needs `--allow-all`).
+   */
+  access: {
+    parameters: [
+      buf, // pathname
+      int, // mode
+    ],
+    result: int,
+  },
+  /**
+   * `<sys/utsname.h>` `int uname(struct utsname *buf)`: the kernel release
+   * without `--allow-sys`.
+   */
+  uname: {
+    parameters: [
+      buf, // buf
     ],
     result: int,
   },
@@ -184,10 +240,26 @@ export const MAP_PRIVATE = 0x02;
 export const MAP_ANONYMOUS = 0x20;
 /** `MAP_LOCKED` (x86; aarch64 uses the same value). */
 export const MAP_LOCKED = 0x2000;
-/** `MAP_FAILED`, `(void *)-1`, as the address `Deno.UnsafePointer.value` gives. */
+/** `MAP_FAILED`, `(void *)-1`, as an address. */
 export const MAP_FAILED = 0xffff_ffff_ffff_ffffn;
 /** `MADV_DONTFORK`. */
 export const MADV_DONTFORK = 10;
+
+// <unistd.h> access(2) modes
+/** `F_OK`: the file exists. */
+export const F_OK = 0;
+/** `W_OK`. */
+export const W_OK = 2;
+/** `R_OK`. */
+export const R_OK = 4;
+
+// <sys/utsname.h>: six char[_UTSNAME_LENGTH] fields, 65 bytes each on Linux
+/** `sizeof(struct utsname)` on Linux (glibc and the kernel agree). */
+export const UTSNAME_SIZE = 6 * 65;
+/** `offsetof(struct utsname, release)`. */
+export const UTSNAME_RELEASE = 2 * 65;
+/** `sizeof(((struct utsname *)0)->release)`. */
+export const UTSNAME_FIELD = 65;
 
 /** The environment variable naming the C library to open. */
 export const LIBC_ENV = "EVTCHN_LIBC";
@@ -205,16 +277,19 @@ function envOverride(): string | undefined {
 }
 
 /**
- * Where libc may be, best first: the override, the absolute multiarch paths,
- * the soname.
+ * Where libc may be, best first: the override alone when it is set, else the
+ * absolute multiarch paths and the soname.
+ *
+ * @returns The paths to try, in order.
  */
 export function libcCandidates(): string[] {
+  const override = envOverride();
+  // A library the user named is never silently swapped for another one.
+  if (override !== undefined) return [override];
   const triple = Deno.build.arch === "aarch64"
     ? "aarch64-linux-gnu"
     : "x86_64-linux-gnu";
-  const override = envOverride();
   return [
-    ...(override === undefined ? [] : [override]),
     `/lib/${triple}/libc.so.6`,
     `/usr/lib/${triple}/libc.so.6`,
     "/lib64/libc.so.6",
@@ -223,7 +298,37 @@ export function libcCandidates(): string[] {
   ];
 }
 
+function openOverride(path: string): Deno.DynamicLibrary<typeof LIBC_SYMBOLS> {
+  if (Deno.permissions.querySync({ name: "ffi", path }).state !== "granted") {
+    throw new EventChannelError("dlopen", "EACCES", {
+      argument: LIBC_ENV,
+      value: path,
+      detail: `--allow-ffi does not cover it: grant --allow-ffi=${path} ` +
+        `(or plain --allow-ffi), or unset ${LIBC_ENV}`,
+    });
+  }
+  try {
+    return Deno.dlopen(path, LIBC_SYMBOLS);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotCapable) throw error;
+    // Deno repeats its own prefix; the dynamic loader's words come last.
+    const message = (error as Error).message.split("\n")[0]
+      .replace(/^(Could not open library: )+/, "");
+    const missing = /No such file/i.test(message);
+    throw new EventChannelError("dlopen", missing ? "ENOENT" : "EINVAL", {
+      argument: LIBC_ENV,
+      value: path,
+      detail:
+        `${missing ? "no such file" : `not a usable C library (${message})`}` +
+        `: point ${LIBC_ENV} at a libc.so.6, or unset ${LIBC_ENV}`,
+      cause: error,
+    });
+  }
+}
+
 function open(): Deno.DynamicLibrary<typeof LIBC_SYMBOLS> {
+  const override = envOverride();
+  if (override !== undefined) return openOverride(override);
   const failures: string[] = [];
   let lastError: unknown;
   for (const path of libcCandidates()) {
@@ -253,6 +358,9 @@ function open(): Deno.DynamicLibrary<typeof LIBC_SYMBOLS> {
  *
  * @returns The symbols; give the reference back with {@linkcode releaseLibc}.
  * @throws {Deno.errors.NotCapable} without `--allow-ffi` (untouched).
+ * @throws {EventChannelError} `dlopen` when `EVTCHN_LIBC` names a library
+ * that `--allow-ffi` does not cover (`EACCES`), that does not exist
+ * (`ENOENT`) or that is not a usable C library (`EINVAL`).
  * @throws {Error} when no candidate library can be opened (with `cause`).
  */
 export function acquireLibc(): Libc {
@@ -268,26 +376,39 @@ export function releaseLibc(): void {
   if (users === 0 && library !== undefined) {
     library.close();
     library = undefined;
+    errnoAddress = undefined;
   }
 }
 
-/** How many references are held (for leak tests). */
+/**
+ * How many references are held (for leak tests).
+ *
+ * @returns The count.
+ */
 export function libcUsers(): number {
   return users;
 }
 
+// errno is read by copying it into this cell: no pointer object, so the
+// narrow --allow-ffi=<libc> grant suffices.
+const errnoCell = new Int32Array(1);
+const ERRNO_SIZE = 4n;
+// The address of errno for the one thread that makes synchronous FFI calls
+// here (the isolate's own; a worker has its own copy of this module).
+let errnoAddress: bigint | undefined;
+
 /**
  * This thread's `errno`. Call it straight after the failing synchronous call,
- * before any other FFI call.
+ * before any other FFI call (neither `__errno_location` nor `memcpy` changes
+ * it).
  *
  * @param libc The symbols.
  * @returns The errno value.
  */
 export function errno(libc: Libc): number {
-  const location = libc.__errno_location();
-  return location === null
-    ? 0
-    : new Deno.UnsafePointerView(location).getInt32();
+  errnoAddress ??= BigInt(libc.__errno_location());
+  libc.copyFromAddress(errnoCell, errnoAddress, ERRNO_SIZE);
+  return errnoCell[0];
 }
 
 const encoder = new TextEncoder();

@@ -4,8 +4,10 @@
  * FFI on libc.
  *
  * Permissions: `--allow-ffi` (or the narrow
- * `--allow-ffi=/lib/x86_64-linux-gnu/libc.so.6`), and `--allow-env` only to
- * honour `EVTCHN_LIBC`, the path of another C library. Importing this module
+ * `--allow-ffi=/lib/x86_64-linux-gnu/libc.so.6`: nothing here needs
+ * `Deno.UnsafePointer`), and `--allow-env` only to honour `EVTCHN_LIBC`, the
+ * path of another C library (which is then the only one tried). No
+ * `--allow-read`: the devices are opened through libc. Importing this module
  * needs nothing; libc is opened by the first handle and closed with the last.
  * Without `--allow-ffi`, opening throws Deno's own
  * `Deno.errors.NotCapable`, untouched (it names the missing flag);
@@ -50,6 +52,17 @@ export type { ChannelStatus, Dom0Hypercalls } from "../../hypercalls.ts";
 export { LinuxEvtchnDevice } from "./device.ts";
 export type { LinuxEvtchnDeviceOptions } from "./device.ts";
 export { PrivcmdHypercalls } from "./privcmd.ts";
+export {
+  type DeviceProbe,
+  type DeviceState,
+  domainId,
+  eventAbi,
+  ffiGranted,
+  kernelRelease,
+  probeDevice,
+} from "./system.ts";
+export { snapshotHost, type SnapshotOptions } from "./snapshot.ts";
+export type { HostPort, HostSnapshot } from "../../host.ts";
 export type {
   CreateDomainOptions,
   HypercallBufferKind,
@@ -141,6 +154,11 @@ export interface LinuxDeviceStatus {
   available: boolean;
   /** Why not, when it cannot. */
   reason?: string;
+  /**
+   * The errno name when opening failed (`ENOENT`: no such device, `EACCES`:
+   * no access); absent when the device opened or libc did not load.
+   */
+  code?: string;
 }
 
 /**
@@ -197,7 +215,11 @@ export function linuxDeviceStatus(
     return { available: true };
   } catch (error) {
     if (error instanceof EventChannelError) {
-      return { available: false, reason: `${path}: ${error.code}` };
+      return {
+        available: false,
+        reason: `${path}: ${error.code}`,
+        code: error.code,
+      };
     }
     return { available: false, reason: String(error) };
   } finally {

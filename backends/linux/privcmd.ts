@@ -29,6 +29,7 @@ import {
   encodeStatus,
   EVTCHN_ALLOC_UNBOUND,
   EVTCHN_CLOSE,
+  EVTCHN_SET_PRIORITY,
   HYPERVISOR_DOMCTL,
   HYPERVISOR_EVENT_CHANNEL_OP,
   HYPERVISOR_XEN_VERSION,
@@ -73,6 +74,7 @@ export const LEGACY_PRIVCMD_PATH = "/proc/xen/privcmd";
 export const HYPERCALL_BUFFER_PATH = "/dev/xen/hypercall";
 
 const PAGE_SIZE = 4096;
+const PAGE_BYTES = BigInt(PAGE_SIZE);
 const PRIVCMD_MODULE = "xen-privcmd";
 
 /**
@@ -183,9 +185,12 @@ export class PrivcmdHypercalls implements Dom0Hypercalls, Disposable {
   #libc: Libc;
   #fd: number;
   #bufferFd = -1;
-  #page: Deno.PointerObject;
+  // The hypercall-safe page, by address only. Op structs are built in
+  // #view (our own memory) and copied to and from the page around each
+  // hypercall with libc's memcpy: a view straight onto the page would need
+  // Deno.UnsafePointerView, which the narrow --allow-ffi=<libc> refuses.
   #pageAddress: bigint;
-  #view: DataView;
+  #view = new DataView(new ArrayBuffer(PAGE_SIZE));
   #call = new BigUint64Array(PRIVCMD_HYPERCALL.size / 8);
   #closed = false;
 
@@ -215,18 +220,28 @@ export class PrivcmdHypercalls implements Dom0Hypercalls, Disposable {
           options.path !== undefined || !(error instanceof EventChannelError) ||
           error.errno !== ERRNO.ENOENT
         ) throw error;
+        try {
+          fd = openFile(
+            libc,
+            LEGACY_PRIVCMD_PATH,
+            O_RDWR | O_CLOEXEC,
+            `privcmd device ${LEGACY_PRIVCMD_PATH}`,
+            PRIVCMD_MODULE,
+          );
+        } catch (legacy) {
+          // Neither exists: report the device Linux creates today, not the
+          // old xenfs fallback that was tried last.
+          if (
+            legacy instanceof EventChannelError &&
+            legacy.errno === ERRNO.ENOENT
+          ) throw error;
+          throw legacy;
+        }
         path = LEGACY_PRIVCMD_PATH;
-        fd = openFile(
-          libc,
-          path,
-          O_RDWR | O_CLOEXEC,
-          `privcmd device ${path}`,
-          PRIVCMD_MODULE,
-        );
       }
       this.path = path;
       const kind = options.buffer ?? "auto";
-      let page: Deno.PointerObject | undefined;
+      let page: bigint | undefined;
       let deviceError: unknown;
       if (kind !== "anonymous") {
         try {
@@ -238,7 +253,7 @@ export class PrivcmdHypercalls implements Dom0Hypercalls, Disposable {
       }
       this.buffer = page === undefined ? "anonymous" : "device";
       page ??= mapAnonymous(libc, deviceError);
-      this.#page = page;
+      this.#pageAddress = page;
     } catch (error) {
       if (this.#bufferFd >= 0) libc.close(this.#bufferFd);
       if (fd >= 0) libc.close(fd);
@@ -247,13 +262,9 @@ export class PrivcmdHypercalls implements Dom0Hypercalls, Disposable {
     }
     this.#libc = libc;
     this.#fd = fd;
-    this.#pageAddress = Deno.UnsafePointer.value(this.#page);
-    this.#view = new DataView(
-      Deno.UnsafePointerView.getArrayBuffer(this.#page, PAGE_SIZE),
-    );
   }
 
-  #mapDevice(libc: Libc): Deno.PointerObject {
+  #mapDevice(libc: Libc): bigint {
     this.#bufferFd = openFile(
       libc,
       HYPERCALL_BUFFER_PATH,
@@ -261,15 +272,15 @@ export class PrivcmdHypercalls implements Dom0Hypercalls, Disposable {
       `hypercall buffer device ${HYPERCALL_BUFFER_PATH}`,
       PRIVCMD_MODULE,
     );
-    const page = libc.mmap(
-      null,
-      BigInt(PAGE_SIZE),
+    const page = BigInt(libc.mmap(
+      0n,
+      PAGE_BYTES,
       PROT_READ | PROT_WRITE,
       MAP_SHARED,
       this.#bufferFd,
       0n,
-    );
-    if (page === null || Deno.UnsafePointer.value(page) === MAP_FAILED) {
+    ));
+    if (page === MAP_FAILED) {
       const code = errno(libc);
       libc.close(this.#bufferFd);
       this.#bufferFd = -1;
@@ -299,13 +310,14 @@ export class PrivcmdHypercalls implements Dom0Hypercalls, Disposable {
     blame?: (code: number) => [string, number] | undefined,
   ): number {
     encodeHypercall(this.#call, number, args);
-    const result = this.#libc.ioctl(
-      this.#fd,
-      IOCTL_PRIVCMD_HYPERCALL,
-      this.#call,
-    );
+    const libc = this.#libc;
+    libc.copyToAddress(this.#pageAddress, this.#view, PAGE_BYTES);
+    const result = libc.ioctl(this.#fd, IOCTL_PRIVCMD_HYPERCALL, this.#call);
+    // errno first, before any other call; then Xen's answer (OUT fields, or
+    // what it left on failure) back into our view.
+    const code = result < 0 ? errno(libc) : 0;
+    libc.copyFromAddress(this.#view, this.#pageAddress, PAGE_BYTES);
     if (result < 0) {
-      const code = errno(this.#libc);
       const culprit = blame?.(code);
       throw new EventChannelError(
         op,
@@ -414,6 +426,31 @@ export class PrivcmdHypercalls implements Dom0Hypercalls, Disposable {
     }
     encodeReset(this.#view, dom);
     this.#eventChannelOp(op, () => ["dom", dom]);
+  }
+
+  /**
+   * `EVTCHNOP_set_priority` of one of the **calling** domain's own ports
+   * (FIFO only). With a priority beyond `FIFO_PRIORITY.MIN` it changes
+   * nothing and tells the domain's event ABI apart: 2-level refuses with
+   * `ENOSYS`, FIFO with `EINVAL` (or `EACCES` for a port not bound).
+   *
+   * @param port The caller's port.
+   * @param priority 0 (highest) to 15 (lowest).
+   * @throws {EventChannelError} `set_priority`: `EINVAL` for an invalid
+   * port or priority, `EACCES` for a port not bound, `ENOSYS` under the
+   * 2-level ABI.
+   */
+  setPriority(port: number, priority: number): void {
+    const op = "set_priority";
+    this.#live(op);
+    checkUint(op, "port", port, UINT32_MAX);
+    checkUint(op, "priority", priority, UINT32_MAX);
+    this.#view.setUint32(EVTCHN_SET_PRIORITY.port, port, true);
+    this.#view.setUint32(EVTCHN_SET_PRIORITY.priority, priority, true);
+    this.#eventChannelOp(
+      op,
+      (code) => code === ERRNO.EINVAL ? ["priority", priority] : undefined,
+    );
   }
 
   /**
@@ -530,7 +567,7 @@ export class PrivcmdHypercalls implements Dom0Hypercalls, Disposable {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.#libc.munmap(this.#page, BigInt(PAGE_SIZE));
+    this.#libc.munmap(this.#pageAddress, PAGE_BYTES);
     if (this.#bufferFd >= 0) this.#libc.close(this.#bufferFd);
     this.#libc.close(this.#fd);
     this.#bufferFd = -1;
@@ -544,16 +581,16 @@ export class PrivcmdHypercalls implements Dom0Hypercalls, Disposable {
   }
 }
 
-function mapAnonymous(libc: Libc, deviceError: unknown): Deno.PointerObject {
-  const page = libc.mmap(
-    null,
-    BigInt(PAGE_SIZE),
+function mapAnonymous(libc: Libc, deviceError: unknown): bigint {
+  const page = BigInt(libc.mmap(
+    0n,
+    PAGE_BYTES,
     PROT_READ | PROT_WRITE,
     MAP_PRIVATE | MAP_ANONYMOUS | MAP_LOCKED,
     -1,
     0n,
-  );
-  if (page === null || Deno.UnsafePointer.value(page) === MAP_FAILED) {
+  ));
+  if (page === MAP_FAILED) {
     throw new EventChannelError("mmap", errno(libc), {
       detail: "anonymous MAP_LOCKED page for hypercall arguments",
       cause: deviceError,
@@ -561,6 +598,6 @@ function mapAnonymous(libc: Libc, deviceError: unknown): Deno.PointerObject {
   }
   // Like libxencall: a fork must not leave the child sharing (or the parent
   // copy-on-write faulting) the page Xen reads.
-  libc.madvise(page, BigInt(PAGE_SIZE), MADV_DONTFORK);
+  libc.madvise(page, PAGE_BYTES, MADV_DONTFORK);
   return page;
 }

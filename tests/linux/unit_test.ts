@@ -415,14 +415,19 @@ Deno.test("privcmd plumbing on /dev/null with an anonymous locked page", async (
 
 Deno.test("library resolution", async (t) => {
   await t.step(
-    "EVTCHN_LIBC comes first, and a bad one falls back",
-    async () => {
+    "EVTCHN_LIBC is the only candidate, and a bad one is an error",
+    () => {
       const previous = Deno.env.get("EVTCHN_LIBC");
       Deno.env.set("EVTCHN_LIBC", "/nonexistent/libc.so.6");
       try {
-        assert.equal(libcCandidates()[0], "/nonexistent/libc.so.6");
-        await using handle = openLinuxHandle({ path: "/dev/null" });
-        assert.equal(handle.read(new Uint8Array(4)), 0);
+        assert.deepEqual(libcCandidates(), ["/nonexistent/libc.so.6"]);
+        assertEvtchnError(
+          () => openLinuxHandle({ path: "/dev/null" }),
+          "dlopen",
+          "ENOENT",
+          { argument: "EVTCHN_LIBC", value: "/nonexistent/libc.so.6" },
+        );
+        assert.equal(libcUsers(), 0);
       } finally {
         if (previous === undefined) Deno.env.delete("EVTCHN_LIBC");
         else Deno.env.set("EVTCHN_LIBC", previous);
@@ -456,6 +461,7 @@ Deno.test("linuxDeviceStatus never throws", () => {
   assert.deepEqual(missing, {
     available: false,
     reason: "/nonexistent/xen/evtchn: ENOENT",
+    code: "ENOENT",
   });
   assert.deepEqual(linuxDeviceStatus({ path: "/dev/null" }), {
     available: true,
