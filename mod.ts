@@ -6,7 +6,10 @@
  * `/dev/xen/evtchn` (and `/dev/xen/privcmd` for dom0 hypercalls).
  *
  * Importing this module needs no permissions; only opening the `linux`
- * backend needs `--allow-ffi` (and `--allow-read` for the device checks).
+ * backend needs `--allow-ffi`. The model's own classes (`Hypervisor`,
+ * `LinuxGuest`, …) are behind a second entry point, `./model.ts`
+ * (`@evtchn/evtchn/model`), so that they can follow Xen and Linux without
+ * breaking programs that use event channels.
  *
  * @example A loopback channel in a modelled dom0
  * ```ts
@@ -33,20 +36,9 @@ export type { EventChannelDevice } from "./device.ts";
 export { EventChannelError, type EventChannelErrorOptions } from "./errors.ts";
 export type { ChannelStatus, Dom0Hypercalls } from "./hypercalls.ts";
 export {
-  checkInvariants,
-  type Domain,
-  type DomainOptions,
-  type EventAbi,
-  FifoAbi,
-  Hypervisor,
-  LinuxGuest,
-  type LinuxGuestOptions,
   type MemoryDomainOptions,
-  MemoryEvtchnDevice,
   MemoryXen,
   type MemoryXenOptions,
-  SharedInfo,
-  TwoLevelAbi,
 } from "./backends/memory/mod.ts";
 export {
   type CreateDomainOptions,

@@ -2,7 +2,7 @@
 // Linux kernel with `ports` bound late-EOI ports, and one send → deliver
 // (upcall, scan or queue walk, mask, clear) → unmask cycle on the last one.
 
-import { type FifoAbi, Hypervisor, LinuxGuest } from "../mod.ts";
+import { type FifoAbi, Hypervisor, LinuxGuest } from "../model.ts";
 import { FifoConsumer } from "../backends/memory/hypervisor/guest_fifo.ts";
 import { TwoLevelConsumer } from "../backends/memory/hypervisor/guest_2l.ts";
 

@@ -6,16 +6,8 @@
  * @module
  */
 
-import {
-  type ChannelStatus,
-  checkInvariants,
-  type Domain,
-  EventChannelError,
-  FifoAbi,
-  Hypervisor,
-  LinuxGuest,
-  virqName,
-} from "../mod.ts";
+import { type ChannelStatus, EventChannelError, virqName } from "../mod.ts";
+import { checkInvariants, type Domain, FifoAbi, Hypervisor, LinuxGuest } from "../model.ts";
 import { defaultDom0Pirqs } from "../backends/memory/linux/profile.ts";
 import {
   noMorePositionals,

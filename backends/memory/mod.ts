@@ -52,6 +52,8 @@ export { LinuxGuest, type LinuxGuestOptions } from "./linux_guest.ts";
 export { MemoryEvtchnDevice } from "./evtchn_device.ts";
 export {
   defaultProfile,
+  type DefaultProfileOptions,
+  type KernelEventAbi,
   type KernelProfile,
   profileFromSnapshot,
 } from "./linux/profile.ts";

@@ -4,7 +4,8 @@
 // project's real-Xen VM.
 
 import assert from "node:assert/strict";
-import { MemoryEvtchnDevice, MemoryXen, VIRQ } from "../../mod.ts";
+import { MemoryXen, VIRQ } from "../../mod.ts";
+import { MemoryEvtchnDevice } from "../../model.ts";
 import { assertErrno } from "../_assert.ts";
 
 Deno.test("first user port: 25 under FIFO, 27 under 2-level (real dom0, 2 vCPUs)", async () => {

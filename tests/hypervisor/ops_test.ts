@@ -2,7 +2,8 @@
 // path with Xen 4.17's exact errno (xen/common/event_channel.c).
 
 import assert from "node:assert/strict";
-import { checkInvariants, DOMID_SELF, Hypervisor, VIRQ } from "../../mod.ts";
+import { DOMID_SELF, VIRQ } from "../../mod.ts";
+import { checkInvariants, Hypervisor } from "../../model.ts";
 import { ECS } from "../../backends/memory/hypervisor/domain.ts";
 import { assertErrno } from "../_assert.ts";
 

@@ -3,12 +3,8 @@
 
 import assert from "node:assert/strict";
 import fc from "npm:fast-check@3.23.2";
-import {
-  checkInvariants,
-  EventChannelError,
-  FifoAbi,
-  Hypervisor,
-} from "../../mod.ts";
+import { EventChannelError } from "../../mod.ts";
+import { checkInvariants, FifoAbi, Hypervisor } from "../../model.ts";
 import { FifoConsumer } from "../../backends/memory/hypervisor/guest_fifo.ts";
 import { channelStatus } from "../../backends/memory/hypervisor/hypervisor.ts";
 

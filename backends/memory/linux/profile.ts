@@ -22,7 +22,7 @@ import {
 } from "../../../xen/event_channel.ts";
 import { isGlobalVirq, VIRQ } from "../../../xen/virq.ts";
 
-/** The kernel's event ABI. */
+/** The kernel's event ABI: FIFO, or 2-level (`xen.fifo_events=0`). */
 export type KernelEventAbi = "fifo" | "2l";
 
 /**
