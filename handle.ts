@@ -17,6 +17,61 @@ export interface WaitOptions {
 }
 
 /**
+ * A buffer for `read`/`write`: a `Uint8Array` over memory that is still
+ * there. Anything else is what a bad pointer is to Linux's `read(2)` and
+ * `write(2)`: `EFAULT`, and nothing happens.
+ */
+function checkBuffer(op: string, buffer: unknown): Uint8Array {
+  if (!(buffer instanceof Uint8Array)) {
+    throw new EventChannelError(op, "EFAULT", {
+      argument: "buffer",
+      value: describe(buffer),
+      detail: "expected a Uint8Array",
+    });
+  }
+  // A detached buffer (transferred, or a resized-away ArrayBuffer) reads
+  // as length 0, which would pass for "less than one port" (0) silently.
+  if ((buffer.buffer as { detached?: boolean }).detached === true) {
+    throw new EventChannelError(op, "EFAULT", {
+      argument: "buffer",
+      detail: "the buffer's memory is detached",
+    });
+  }
+  return buffer;
+}
+
+/**
+ * Wait options: `undefined`, or an object whose `signal` is `undefined` or
+ * an `AbortSignal`; otherwise `EINVAL`, before anything waits.
+ */
+function checkWaitOptions(op: string, options: unknown): WaitOptions {
+  if (options === undefined) return {};
+  if (typeof options !== "object" || options === null) {
+    throw new EventChannelError(op, "EINVAL", {
+      argument: "options",
+      value: describe(options),
+      detail: "expected an object such as { signal }",
+    });
+  }
+  const signal = (options as WaitOptions).signal;
+  if (signal !== undefined && !(signal instanceof AbortSignal)) {
+    throw new EventChannelError(op, "EINVAL", {
+      argument: "signal",
+      value: describe(signal),
+      detail: "expected an AbortSignal",
+    });
+  }
+  return options as WaitOptions;
+}
+
+/** A value for an error message: its type, not its (maybe huge) contents. */
+function describe(value: unknown): string {
+  if (value === null) return "null";
+  if (typeof value !== "object") return typeof value;
+  return value.constructor?.name ?? "object";
+}
+
+/**
  * A process's handle on event channels in one domain: the equivalent of an
  * open `/dev/xen/evtchn` (or a libxenevtchn handle). Ports it binds belong to
  * it; a port that fires is masked and reported once through
@@ -197,10 +252,12 @@ export class EventChannelHandle implements Disposable, AsyncDisposable {
    * @param buffer Where the ports go.
    * @returns Bytes read, or `null`.
    * @throws {EventChannelError} `EFBIG` after the ring overflowed, until
-   * {@linkcode EventChannelHandle.reset}.
+   * {@linkcode EventChannelHandle.reset}; `EFAULT` (argument `buffer`) when
+   * `buffer` is not a `Uint8Array` or its memory is detached.
    */
   read(buffer: Uint8Array): number | null {
-    return this.#open("read").read(buffer);
+    const device = this.#open("read");
+    return device.read(checkBuffer("read", buffer));
   }
 
   /**
@@ -210,9 +267,12 @@ export class EventChannelHandle implements Disposable, AsyncDisposable {
    *
    * @param buffer The ports.
    * @returns Bytes accepted.
+   * @throws {EventChannelError} `EFAULT` (argument `buffer`) when `buffer` is
+   * not a `Uint8Array` or its memory is detached; nothing is unmasked.
    */
   write(buffer: Uint8Array): number {
-    return this.#open("write").write(buffer);
+    const device = this.#open("write");
+    return device.write(checkBuffer("write", buffer));
   }
 
   /**
@@ -232,9 +292,12 @@ export class EventChannelHandle implements Disposable, AsyncDisposable {
    * @param options An `AbortSignal` to give up waiting.
    * @returns The port.
    * @throws {EventChannelError} `EBADF` when the handle is closed while
-   * waiting; the signal's reason when it aborts.
+   * waiting; `EINVAL` (argument `options` or `signal`) when `options` is not
+   * an object or its `signal` not an `AbortSignal`; the signal's reason when
+   * it aborts.
    */
-  async next(options: WaitOptions = {}): Promise<number> {
+  async next(options?: WaitOptions): Promise<number> {
+    options = checkWaitOptions("next", options);
     options.signal?.throwIfAborted();
     let port = this.poll();
     if (port !== undefined) return port;
@@ -257,8 +320,15 @@ export class EventChannelHandle implements Disposable, AsyncDisposable {
    *
    * @param options An `AbortSignal` that ends the iteration.
    * @returns An async iterator of ports.
+   * @throws {EventChannelError} At once, not at the first iteration: `EINVAL`
+   * (argument `options` or `signal`) when `options` is not an object or its
+   * `signal` not an `AbortSignal`.
    */
-  async *ports(options: WaitOptions = {}): AsyncGenerator<number, void> {
+  ports(options?: WaitOptions): AsyncGenerator<number, void> {
+    return this.#ports(checkWaitOptions("ports", options));
+  }
+
+  async *#ports(options: WaitOptions): AsyncGenerator<number, void> {
     while (!this.#closed && !options.signal?.aborted) {
       try {
         yield await this.next(options);

@@ -100,55 +100,91 @@ export function parse<T extends Options>(
 }
 
 /**
- * Parses a non-negative decimal (or `0x` hex) integer. Range checks are left
- * to the API, which refuses with an errno as Xen or Linux would.
+ * The longest delay a timer can take: `setTimeout` keeps milliseconds in a
+ * signed 32-bit integer and turns anything longer into 1 ms (with Node's
+ * TimeoutOverflowWarning), so `--timeout` and `--interval` stop here.
+ */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * The most events or round trips a `--count` (and `watch --simulate`) may
+ * ask for: 10⁸, hours of round trips, far more than a measurement needs.
+ */
+export const MAX_COUNT = 100_000_000;
+
+/**
+ * Parses a non-negative decimal (or `0x` hex) integer. Range checks beyond
+ * `max` are left to the API, which refuses with an errno as Xen or Linux
+ * would.
  *
  * @param text The text.
  * @param what What it is, for the message (`"port"`, `"--count"`).
  * @param usage The usage line(s), for errors.
+ * @param max The largest value accepted (a documented bound of the option).
  * @returns The number.
- * @throws {UsageError} When it is not a number.
+ * @throws {UsageError} When it is not a number, or above `max`.
  */
 export function parseInteger(
   text: string | undefined,
   what: string,
   usage: string,
+  max: number = Number.MAX_SAFE_INTEGER,
 ): number {
   if (text === undefined) throw new UsageError(`Missing ${what}`, usage);
-  if (!/^(\d+|0x[0-9a-f]+)$/i.test(text)) {
+  // Bounded length first: the regular expression below is linear, but a
+  // megabyte of digits is not a number anyone meant.
+  if (text.length > 64 || !/^(\d+|0x[0-9a-f]+)$/i.test(text)) {
     throw new UsageError(
-      `Invalid ${what} '${text}': expected a non-negative integer`,
+      `Invalid ${what} '${clip(text)}': expected a non-negative integer`,
       usage,
     );
   }
   const value = Number(text);
-  if (!Number.isSafeInteger(value)) {
-    throw new UsageError(`Invalid ${what} '${text}': too large`, usage);
+  if (!Number.isSafeInteger(value) || value > max) {
+    throw new UsageError(
+      `Invalid ${what} '${text}': too large (at most ${max})`,
+      usage,
+    );
   }
   return value;
 }
 
 /**
- * Parses a duration in seconds (a non-negative decimal number).
+ * Parses a duration in seconds (a non-negative decimal number), at most
+ * {@linkcode MAX_TIMER_MS} milliseconds.
  *
  * @param text The text.
  * @param what What it is, for the message.
  * @param usage The usage line(s), for errors.
  * @returns Seconds.
- * @throws {UsageError} When it is not a number.
+ * @throws {UsageError} When it is not a number, or too long for a timer.
  */
 export function parseSeconds(
   text: string,
   what: string,
   usage: string,
 ): number {
-  if (!/^(\d+(\.\d*)?|\.\d+)$/.test(text)) {
+  if (text.length > 64 || !/^(\d+(\.\d*)?|\.\d+)$/.test(text)) {
     throw new UsageError(
-      `Invalid ${what} '${text}': expected seconds, such as 5 or 0.5`,
+      `Invalid ${what} '${clip(text)}': expected seconds, such as 5 or 0.5`,
       usage,
     );
   }
-  return Number(text);
+  const seconds = Number(text);
+  if (seconds * 1000 > MAX_TIMER_MS) {
+    throw new UsageError(
+      `Invalid ${what} '${text}': too long (at most ${
+        Math.floor(MAX_TIMER_MS / 1000)
+      } s, the longest timer)`,
+      usage,
+    );
+  }
+  return seconds;
+}
+
+/** Text for a message, cut short so that one line stays one line. */
+function clip(text: string): string {
+  return text.length > 40 ? `${text.slice(0, 40)}…` : text;
 }
 
 /**

@@ -4,6 +4,7 @@
 
 import { EventChannelError, type EventChannelHandle } from "../mod.ts";
 import { type Output, padStart } from "./_output.ts";
+import { macrotask, Pacer } from "../_pace.ts";
 
 /** A port the command bound, and how to describe it. */
 export interface Binding {
@@ -44,23 +45,58 @@ export interface StreamSummary {
 
 /** An `AbortSignal` that SIGINT (Ctrl-C) aborts, until disposed. */
 export interface Interrupt extends Disposable {
-  /** Aborted by SIGINT. */
+  /** Aborted by the first signal caught. */
   readonly signal: AbortSignal;
+  /**
+   * The shell's exit status for the signal caught (128 + its number: 130
+   * for SIGINT, 143 for SIGTERM), or `undefined` while none was.
+   */
+  readonly exitCode: number | undefined;
 }
 
+/** The signals a long-running command stops on, cleanly. */
+export const STOP_SIGNALS: readonly Deno.Signal[] = ["SIGINT", "SIGTERM"];
+
+/** Signal numbers on Linux, for 128 + N exit statuses. */
+const SIGNAL_NUMBERS: Partial<Record<Deno.Signal, number>> = {
+  SIGINT: 2,
+  SIGTERM: 15,
+};
+
 /**
- * Catches SIGINT from now on (so that Ctrl-C during setup also ends in a
- * summary rather than killing the process), until disposed.
+ * Catches SIGINT (or the signals given) from now on, so that Ctrl-C during
+ * setup also ends in a summary rather than killing the process, until
+ * disposed.
  *
- * @returns The signal, and disposal that removes the listener.
+ * @param signals The signals to catch; `bind` keeps the default (Ctrl-C
+ * there is the normal way to end, exit 0), the commands that must exit
+ * 130/143 pass {@linkcode STOP_SIGNALS}.
+ * @returns The signal, the exit status, and disposal that removes the
+ * listeners.
  */
-export function onInterrupt(): Interrupt {
+export function onInterrupt(
+  signals: readonly Deno.Signal[] = ["SIGINT"],
+): Interrupt {
   const controller = new AbortController();
-  const listener = (): void => controller.abort();
-  Deno.addSignalListener("SIGINT", listener);
+  let exitCode: number | undefined;
+  const listeners = signals.map((name) => {
+    const listener = (): void => {
+      exitCode ??= 128 + (SIGNAL_NUMBERS[name] ?? 0);
+      controller.abort();
+    };
+    Deno.addSignalListener(name, listener);
+    return [name, listener] as const;
+  });
   return {
     signal: controller.signal,
-    [Symbol.dispose]: () => Deno.removeSignalListener("SIGINT", listener),
+    get exitCode() {
+      return exitCode;
+    },
+    [Symbol.dispose]: () => {
+      for (const [name, listener] of listeners) {
+        Deno.removeSignalListener(name, listener);
+      }
+    },
   };
 }
 
@@ -124,9 +160,16 @@ export async function streamEvents(
     : setTimeout(() => end("timeout"), options.timeoutSeconds * 1000);
   const started = performance.now();
   let total = 0;
+  // A flood of events already queued is answered without a macrotask; the
+  // pacer lets SIGINT and the timeout in.
+  const pacer = new Pacer();
   try {
     if (options.count === 0) end("count");
     while (!stop.signal.aborted) {
+      if (pacer.due()) {
+        await macrotask();
+        if (stop.signal.aborted) break;
+      }
       let port: number;
       try {
         port = await handle.next({ signal: stop.signal });

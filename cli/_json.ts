@@ -1,6 +1,16 @@
 // A JSON parser that remembers where each value starts, so that a bad
 // scenario file can be reported as `file:line:column: steps[2].port: …`.
-// `JSON.parse` in V8 names no position for many syntax errors.
+// `JSON.parse` in V8 names no position for many syntax errors. Nesting is
+// bounded (MAX_JSON_DEPTH) by a linear, iterative scan before parsing, so
+// the parser's recursion never goes deeper than that whatever the input.
+
+import { tooDeep } from "../_json_scan.ts";
+
+/**
+ * The deepest nesting a scenario file may have (a scenario needs 4 levels:
+ * the document, "steps", a step, none deeper).
+ */
+export const MAX_JSON_DEPTH = 32;
 
 /** A line and column, both from 1. */
 export interface JsonLocation {
@@ -46,6 +56,13 @@ export interface LocatedJson {
 export function parseLocatedJson(text: string): LocatedJson {
   const starts = new Map<string, number>();
   let i = 0;
+  const deep = tooDeep(text, MAX_JSON_DEPTH);
+  if (deep !== -1) {
+    throw new JsonSyntaxError(
+      `JSON nested deeper than ${MAX_JSON_DEPTH} levels`,
+      locationOf(text, deep),
+    );
+  }
 
   const where = (offset: number): JsonLocation => locationOf(text, offset);
   const fail = (message: string, offset = i): never => {
@@ -90,7 +107,15 @@ export function parseLocatedJson(text: string): LocatedJson {
       if (text[i] !== ":") fail(`Unexpected ${describe()}: expected ':'`);
       i++;
       const child = path === "" ? key : `${path}.${key}`;
-      result[key] = value(child);
+      // An own property even for "__proto__" (as JSON.parse makes it):
+      // assignment would replace the object's prototype instead, and its
+      // fields would then be inherited, unseen by the checks.
+      Object.defineProperty(result, key, {
+        value: value(child),
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      });
       skip();
       if (text[i] === ",") {
         i++;
@@ -145,7 +170,8 @@ export function parseLocatedJson(text: string): LocatedJson {
   };
 
   const number = (): number => {
-    const match = NUMBER.exec(text.slice(i));
+    NUMBER.lastIndex = i;
+    const match = NUMBER.exec(text);
     if (match === null) return fail(`Unexpected ${describe()}: bad number`);
     i += match[0].length;
     return Number(match[0]);
@@ -156,7 +182,13 @@ export function parseLocatedJson(text: string): LocatedJson {
   if (i < text.length) fail(`Unexpected ${describe()} after the document`);
   return {
     value: result,
-    locate: (path) => where(starts.get(path) ?? 0),
+    locate: (path) => {
+      // A path that names nothing in the file (a missing key) is located
+      // at its nearest enclosing value.
+      let p = path;
+      while (!starts.has(p) && p !== "") p = p.replace(PARENT, "");
+      return where(starts.get(p) ?? 0);
+    },
   };
 }
 
@@ -164,7 +196,10 @@ const WORDS: [string, unknown][] = [["true", true], ["false", false], [
   "null",
   null,
 ]];
-const NUMBER = /^-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?/;
+/** The last step of a path: `.key` or `[n]`, or the first key. */
+const PARENT = /(\.[^.[]*|\[\d+\]|^[^.[]*)$/;
+// Sticky: matches at lastIndex without copying the rest of the text.
+const NUMBER = /-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?/y;
 
 function locationOf(text: string, offset: number): JsonLocation {
   let line = 1, column = 1;

@@ -237,6 +237,18 @@ export class ScenarioError extends Error {
   }
 }
 
+/**
+ * Bounds on a scenario, checked before anything runs, so that hostile input
+ * is a usage error (exit 2) rather than minutes of work or an exhausted
+ * heap: the most steps and domains, and the largest file `sim` reads.
+ * (Nesting is bounded by the JSON reader, MAX_JSON_DEPTH in _json.ts.)
+ */
+export const SCENARIO_LIMITS = {
+  steps: 1_000_000,
+  domains: 1_000,
+  bytes: 64 * 1024 * 1024,
+} as const;
+
 const DOMAIN_KEYS = new Set(Object.keys(OPS.create_domain.fields));
 const NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
@@ -278,6 +290,12 @@ export function validateScenario(
     fail("domains", "expected an array of domains");
   }
   if (!Array.isArray(root.steps)) fail("steps", "expected an array of steps");
+  if ((root.domains as unknown[]).length > SCENARIO_LIMITS.domains) {
+    fail("domains", `more than ${SCENARIO_LIMITS.domains} domains`);
+  }
+  if ((root.steps as unknown[]).length > SCENARIO_LIMITS.steps) {
+    fail("steps", `more than ${SCENARIO_LIMITS.steps} steps`);
+  }
 
   const ids = new Set<number>();
   (root.domains as unknown[]).forEach((domain, i) => {
@@ -323,13 +341,17 @@ export function validateScenario(
     }
     const s = step as Record<string, unknown>;
     if (typeof s.op !== "string") fail(`${path}.op`, "missing 'op' (a string)");
-    const spec = OPS[s.op as string];
-    if (spec === undefined) {
+    // Own properties only: "toString" or "constructor" are unknown ops, not
+    // Object.prototype's members.
+    if (!Object.hasOwn(OPS, s.op as string)) {
       fail(
         `${path}.op`,
-        `unknown op '${s.op}' (expected ${Object.keys(OPS).join(", ")})`,
+        `unknown op '${clip(s.op as string)}' (expected ${
+          Object.keys(OPS).join(", ")
+        })`,
       );
     }
+    const spec = OPS[s.op as string];
     const allowed = new Set([
       "op",
       "as",
@@ -381,6 +403,11 @@ export function validateScenario(
     }
   });
   return root as unknown as Scenario;
+}
+
+/** A value for a one-line message, cut short. */
+function clip(text: string): string {
+  return text.length > 40 ? `${text.slice(0, 40)}…` : text;
 }
 
 function checkOperand(

@@ -12,7 +12,7 @@
  * backend needs none of them, except `--allow-read` to read files.
  *
  * ```sh
- * deno install -g --name evtchn --allow-read --allow-write --allow-ffi --allow-env=EVTCHN_LIBC cli/main.ts
+ * npx -y deno@2.9.6 task install   # tools/install.ts: a launcher using PERMISSIONS
  * ```
  *
  * Exit codes: 0 ok, 1 operation error (`error: <op>: <message> (ERRNO,
@@ -35,7 +35,7 @@ import { VERSION } from "./_version.ts";
 
 /**
  * The permission flags `evtchn` runs with, for `deno run` or
- * `deno install -g`: read (devices, /proc/xen, input files), write (oracle
+ * the launcher `tools/install.ts` writes: read (devices, /proc/xen, input files), write (oracle
  * output files), ffi (the linux backend), env (`EVTCHN_LIBC`, optional).
  */
 export const PERMISSIONS: readonly string[] = [

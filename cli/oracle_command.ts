@@ -14,6 +14,7 @@
  */
 
 import { parseArgs } from "node:util";
+import { onInterrupt, STOP_SIGNALS } from "./_events.ts";
 import {
   backendByName,
   type DiffReport,
@@ -30,6 +31,7 @@ import {
   SCENARIOS,
   type StepInput,
   type Trace,
+  TRACE_LIMITS,
   TraceParseError,
 } from "../oracle/mod.ts";
 
@@ -81,7 +83,16 @@ Options:
   --json           machine-readable output on stdout
   -h, --help       this text
 
-Exit: 0 agreement, 1 divergence, 2 usage error, bad input or no backend.
+Exit: 0 agreement, 1 divergence, 2 usage error, bad input (an empty trace
+too) or no backend; 130/143 when SIGINT/SIGTERM stopped it (what was found
+so far is printed: record writes the steps run, replay the divergences, diff
+its seed).
+Limits: a trace of at most ${
+    TRACE_LIMITS.bytes / 1024 / 1024
+  } MiB, ${TRACE_LIMITS.steps} steps,
+lines of ${
+    TRACE_LIMITS.lineBytes / 1024 / 1024
+  } MiB nested at most ${TRACE_LIMITS.depth} deep; --ops at most 100000.
 Trace format: oracle/FORMAT.md.`;
 
 /** A failure that ends the command with exit code 2. */
@@ -106,6 +117,9 @@ interface Options {
 
 const encoder = new TextEncoder();
 
+/** Steps from which record and replay say on stderr that they started. */
+const LONG = 10_000;
+
 /** `--json` documents start with `"version": 1`, as every `evtchn` command's. */
 const JSON_VERSION = 1;
 
@@ -126,16 +140,51 @@ function printError(text: string): void {
 }
 
 async function readInput(path: string): Promise<string> {
+  const limit = TRACE_LIMITS.bytes;
+  const what = path === "-" ? "stdin" : path;
+  let bytes: Uint8Array;
   try {
-    if (path === "-") return await new Response(Deno.stdin.readable).text();
-    return await Deno.readTextFile(path);
+    if (path === "-") {
+      bytes = await readBounded(Deno.stdin.readable, limit);
+    } else {
+      // Refuse a file too large before reading it, not after.
+      const size = (await Deno.stat(path)).size;
+      if (size > limit) throw new TooLarge();
+      bytes = await Deno.readFile(path);
+    }
   } catch (error) {
-    throw new UsageError(
-      `cannot read ${path === "-" ? "stdin" : path}: ${
-        (error as Error).message
-      }`,
-    );
+    if (error instanceof TooLarge) {
+      throw new UsageError(
+        `${what}: larger than ${limit} bytes, the most a trace may be`,
+      );
+    }
+    throw new UsageError(`cannot read ${what}: ${(error as Error).message}`);
   }
+  return new TextDecoder().decode(bytes);
+}
+
+/** Input beyond the limit. */
+class TooLarge extends Error {}
+
+/** Reads a stream to its end, or throws TooLarge past `limit` bytes. */
+async function readBounded(
+  stream: ReadableStream<Uint8Array>,
+  limit: number,
+): Promise<Uint8Array> {
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for await (const chunk of stream) {
+    size += chunk.length;
+    if (size > limit) throw new TooLarge();
+    chunks.push(chunk);
+  }
+  const all = new Uint8Array(size);
+  let offset = 0;
+  for (const chunk of chunks) {
+    all.set(chunk, offset);
+    offset += chunk.length;
+  }
+  return all;
 }
 
 async function writeOutput(path: string, text: string): Promise<void> {
@@ -158,6 +207,7 @@ function parseTraceText(
       throw new UsageError(`${source}: ${error.message}`, {
         file: source,
         line: error.line,
+        column: error.column,
       });
     }
     throw error;
@@ -213,6 +263,9 @@ async function record(
     );
   }
   const source = positionals[0];
+  // Caught from the start: a signal while a long input is read still ends
+  // in a partial (here: empty) recording and 130/143, not a silent kill.
+  using interrupt = onInterrupt(STOP_SIGNALS);
   let steps: StepInput[];
   let name: string | undefined;
   let note: string | undefined;
@@ -225,14 +278,24 @@ async function record(
     steps = parseTraceText(await readInput(source), label, false).steps;
     note = `steps from ${label}`;
   }
+  if (steps.length >= LONG && !options.json) {
+    printError(`evtchn oracle: recording ${steps.length} steps`);
+  }
   const trace = await recordSteps(steps, backend(options.backend), {
     scenario: name,
     note,
+    signal: interrupt.signal,
   });
+  const status = interrupt.exitCode ?? 0;
+  if (status !== 0) {
+    printError(
+      `evtchn oracle: interrupted: recorded ${trace.steps.length} of ${steps.length} steps`,
+    );
+  }
   const text = formatTrace(trace);
   if (options.out === undefined) {
     print(text.trimEnd());
-    return 0;
+    return status;
   }
   await writeOutput(options.out, text);
   const summary = {
@@ -247,7 +310,7 @@ async function record(
       ? JSON.stringify({ version: JSON_VERSION, ...summary })
       : `recorded ${trace.steps.length} steps of ${source} on ${summary.backend} to ${options.out}`,
   );
-  return 0;
+  return status;
 }
 
 async function replay(
@@ -259,11 +322,22 @@ async function replay(
   }
   const source = positionals[0];
   const label = source === "-" ? "stdin" : source;
+  using interrupt = onInterrupt(STOP_SIGNALS);
   const trace = parseTraceText(await readInput(source), label, true);
+  if (trace.steps.length === 0) {
+    // Nothing compared is not agreement: an empty file, or a header alone,
+    // is a mistake (a failed recording, the wrong file).
+    throw new UsageError(`${label}: trace has no steps`, { file: label });
+  }
+  if (trace.steps.length >= LONG && !options.json) {
+    printError(`evtchn oracle: replaying ${trace.steps.length} steps`);
+  }
   const report = await replayTrace(trace, backend(options.backend), {
     all: options.all,
+    signal: interrupt.signal,
   });
   const agreed = report.divergences.length === 0;
+  const stopped = interrupt.exitCode;
   if (options.json) {
     printJson({
       command: "replay",
@@ -273,9 +347,16 @@ async function replay(
       total: report.total,
       replayed: report.replayed,
       agreed,
+      interrupted: stopped !== undefined,
       divergences: report.divergences,
       ignored: report.ignored,
     });
+  } else if (stopped !== undefined) {
+    printIgnored(report.ignored);
+    for (const d of report.divergences) print(formatDivergence(d));
+    print(
+      `interrupted: ${report.replayed}/${report.total} steps of ${label} replayed on ${report.backend}, ${report.divergences.length} divergence(s) so far`,
+    );
   } else if (agreed) {
     printIgnored(report.ignored);
     print(
@@ -295,7 +376,7 @@ async function replay(
         } (${report.replayed}/${report.total} steps run; --all to go on)`,
     );
   }
-  return agreed ? 0 : 1;
+  return stopped ?? (agreed ? 0 : 1);
 }
 
 function printIgnored(
@@ -332,6 +413,23 @@ async function diff(positionals: string[], options: Options): Promise<number> {
     ? undefined
     : integer("max-tests", options["max-tests"], 0, 1_000_000);
   const against = backend(options.against ?? options.backend);
+  // runDiff takes no signal; its runners yield to the event loop now and
+  // then, so this listener runs promptly, says how to reproduce the run
+  // and ends the process (no state outside it is left behind).
+  using interrupt = onInterrupt(STOP_SIGNALS);
+  interrupt.signal.addEventListener("abort", () => {
+    const what = { command: "diff", seed, ops, interrupted: true };
+    if (options.json) printJson(what);
+    else {
+      print(
+        `seed ${seed}, ${ops} ops: interrupted (evtchn oracle diff --seed ${seed} --ops ${ops} reruns it)`,
+      );
+    }
+    Deno.exit(interrupt.exitCode);
+  });
+  if (ops >= LONG && !options.json) {
+    printError(`evtchn oracle: diff of ${ops} ops, seed ${seed}`);
+  }
   const report: DiffReport = await runDiff({ seed, ops, against, maxTests });
   let saved: string | undefined;
   if (report.minimal !== undefined && options.save !== undefined) {
@@ -451,7 +549,8 @@ export async function run(args: string[]): Promise<number> {
       diff: ["seed", "ops", "against", "backend", "save", "max-tests"],
       scenarios: [],
     };
-    if (command === undefined || !(command in allowed)) {
+    // Own properties only: "constructor" is not a command.
+    if (command === undefined || !Object.hasOwn(allowed, command)) {
       throw new UsageError(
         command === undefined
           ? "missing command (record, replay, diff or scenarios)"

@@ -7,6 +7,7 @@
 
 import { DOMID_SELF, type EventChannelHandle } from "../mod.ts";
 import {
+  MAX_COUNT,
   noMorePositionals,
   optionalString,
   parse,
@@ -14,7 +15,8 @@ import {
   UsageError,
 } from "./_args.ts";
 import { openBackend } from "./_backend.ts";
-import { onInterrupt } from "./_events.ts";
+import { onInterrupt, STOP_SIGNALS } from "./_events.ts";
+import { macrotask, Pacer } from "../_pace.ts";
 import {
   EXIT_OK,
   formatMicros,
@@ -33,14 +35,17 @@ ${USAGE}
 Connects two handles with one interdomain channel and bounces an event N
 times: A notifies, B waits, unmasks and notifies back, A waits and unmasks.
 Prints min, median, p99 and max round-trip latency in microseconds and a
-histogram. Ctrl-C stops early and prints what was measured.
+histogram. Ctrl-C (SIGINT) or SIGTERM stops early, prints what was measured
+and exits 130 or 143. Memory stays bounded: percentiles beyond 65,536 round
+trips come from a uniform random sample of that size (min, max, mean and the
+histogram count every round trip).
 
 By default both handles are in this domain (a loopback channel: the port is
 offered to and connected through DOMID_SELF). With --remote DOM, on the memory
 backend only, B is a handle in the modelled domU DOM (only 1 exists).
 
 OPTIONS:
-  --count N        Round trips (default 1000)
+  --count N        Round trips (default 1000, at most 100000000)
   --remote DOM     Memory backend: B runs in domU DOM instead of dom0
   --backend NAME   memory, linux or auto (linux when /dev/xen/evtchn exists)
   --json           One JSON document with "version": 1 and the numbers
@@ -72,52 +77,97 @@ function round3(x: number): number {
   return Math.round(x * 1000) / 1000;
 }
 
-/** Nearest-rank percentile of sorted samples. */
-function percentile(sorted: Float64Array, p: number): number {
-  const rank = Math.max(1, Math.ceil(p * sorted.length));
-  return sorted[rank - 1];
+/**
+ * Samples kept for the median and p99: up to this many round trips the
+ * percentiles are exact; beyond, they come from a uniform random sample of
+ * this size (Vitter's algorithm R), so memory stays at 512 KiB whatever
+ * --count is. min, max, mean and the histogram are always exact.
+ */
+const RESERVOIR = 65_536;
+
+/** The power-of-two bucket of a latency (µs), clamped below at 2⁻¹⁰. */
+function exponent(x: number): number {
+  return Math.floor(Math.log2(Math.max(x, 2 ** -10)));
 }
 
-function stats(sorted: Float64Array): Stats {
-  let sum = 0;
-  for (const x of sorted) sum += x;
-  return {
-    min: sorted[0],
-    median: percentile(sorted, 0.5),
-    p99: percentile(sorted, 0.99),
-    max: sorted[sorted.length - 1],
-    mean: sum / sorted.length,
-  };
-}
+/** Streaming latency statistics in bounded memory. */
+class Latencies {
+  count = 0;
+  #min = Infinity;
+  #max = -Infinity;
+  #sum = 0;
+  readonly #sample = new Float64Array(RESERVOIR);
+  readonly #buckets = new Map<number, number>();
+  // A fixed seed: the same run gives the same sample (mulberry32).
+  #seed = 0x9e3779b9;
 
-/** Power-of-two buckets from the one holding min to the one holding max. */
-function histogram(sorted: Float64Array): Bucket[] {
-  const exponent = (x: number): number =>
-    Math.floor(Math.log2(Math.max(x, 2 ** -10)));
-  const low = exponent(sorted[0]);
-  const high = exponent(sorted[sorted.length - 1]);
-  const buckets: Bucket[] = [];
-  for (let e = low; e <= high; e++) {
-    buckets.push({ fromUs: 2 ** e, toUs: 2 ** (e + 1), count: 0 });
+  add(us: number): void {
+    const n = this.count++;
+    if (us < this.#min) this.#min = us;
+    if (us > this.#max) this.#max = us;
+    this.#sum += us;
+    const e = exponent(us);
+    this.#buckets.set(e, (this.#buckets.get(e) ?? 0) + 1);
+    if (n < RESERVOIR) {
+      this.#sample[n] = us;
+    } else {
+      const j = Math.floor(this.#random() * (n + 1));
+      if (j < RESERVOIR) this.#sample[j] = us;
+    }
   }
-  for (const x of sorted) buckets[exponent(x) - low].count++;
-  return buckets;
+
+  #random(): number {
+    this.#seed = (this.#seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(this.#seed ^ (this.#seed >>> 15), 1 | this.#seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  }
+
+  /** Nearest-rank percentiles of the (sampled) latencies. */
+  stats(): Stats {
+    const sorted = this.#sample.slice(0, Math.min(this.count, RESERVOIR))
+      .sort();
+    const percentile = (p: number): number =>
+      sorted[Math.max(1, Math.ceil(p * sorted.length)) - 1];
+    return {
+      min: this.#min,
+      median: percentile(0.5),
+      p99: percentile(0.99),
+      max: this.#max,
+      mean: this.#sum / this.count,
+    };
+  }
+
+  /** Power-of-two buckets from the one holding min to the one holding max. */
+  histogram(): Bucket[] {
+    const buckets: Bucket[] = [];
+    for (let e = exponent(this.#min); e <= exponent(this.#max); e++) {
+      buckets.push({
+        fromUs: 2 ** e,
+        toUs: 2 ** (e + 1),
+        count: this.#buckets.get(e) ?? 0,
+      });
+    }
+    return buckets;
+  }
 }
 
 async function settle(
   handle: EventChannelHandle,
   port: number,
   ms: number,
+  interrupted: AbortSignal,
 ): Promise<void> {
   // Xen marks a new interdomain port pending at bind: consume that event so
   // that it does not count as the first echo.
   const stop = new AbortController();
   const timer = setTimeout(() => stop.abort(), ms);
+  const signal = AbortSignal.any([stop.signal, interrupted]);
   try {
-    const seen = await handle.next({ signal: stop.signal });
+    const seen = await handle.next({ signal });
     handle.unmask(seen);
   } catch (error) {
-    if (!stop.signal.aborted) throw error;
+    if (!signal.aborted) throw error;
     handle.unmask(port);
   } finally {
     clearTimeout(timer);
@@ -154,14 +204,14 @@ export async function run(args: string[]): Promise<number> {
     const countText = optionalString(values.count);
     const count = countText === undefined
       ? 1000
-      : parseInteger(countText, "--count", USAGE);
+      : parseInteger(countText, "--count", USAGE, MAX_COUNT);
     if (count < 1) throw new UsageError("--count must be at least 1", USAGE);
     const remoteText = optionalString(values.remote);
     const remote = remoteText === undefined
       ? undefined
       : parseInteger(remoteText, "--remote domain", USAGE);
     const out = new Output(global.json);
-    using interrupt = onInterrupt();
+    using interrupt = onInterrupt(STOP_SIGNALS);
     await using backend = openBackend(global.backend);
     const memory = backend.memory;
     if (remote !== undefined && memory === undefined) {
@@ -189,7 +239,7 @@ export async function run(args: string[]): Promise<number> {
       remote === undefined ? DOMID_SELF : 0,
       aPort,
     );
-    await settle(b, bPort, 1000);
+    await settle(b, bPort, 1000, interrupt.signal);
 
     const pair = remote === undefined
       ? "loopback in this domain"
@@ -198,21 +248,28 @@ export async function run(args: string[]): Promise<number> {
       `ping: ${count} round trips, ${pair} (${backend.name} backend)`,
     );
 
-    const samples = new Float64Array(count);
+    const latencies = new Latencies();
     const bar = out.interactive && !out.json;
     const step = Math.max(1, Math.floor(count / 100));
+    // On the memory backend every wait below settles at once: without a
+    // macrotask now and then, SIGINT would never be delivered.
+    const pacer = new Pacer();
     let done = 0;
     try {
       const signal = interrupt.signal;
       // poll() first: next({ signal }) builds an AbortSignal.any per call,
       // which costs more than a memory-backend round trip.
       for (; done < count && !signal.aborted; done++) {
+        if (pacer.due()) {
+          await macrotask();
+          if (signal.aborted) break;
+        }
         const start = performance.now();
         a.notify(aPort);
         b.unmask(b.poll() ?? await b.next({ signal }));
         b.notify(bPort);
         a.unmask(a.poll() ?? await a.next({ signal }));
-        samples[done] = (performance.now() - start) * 1000;
+        latencies.add((performance.now() - start) * 1000);
         if (bar && done % step === 0) drawProgress(out, done, count);
       }
     } catch (error) {
@@ -220,13 +277,13 @@ export async function run(args: string[]): Promise<number> {
     } finally {
       if (bar) out.progress("\r\x1b[K");
     }
+    const status = interrupt.exitCode ?? EXIT_OK;
     if (done === 0) {
       out.note("ping: interrupted before the first round trip");
-      return EXIT_OK;
+      return status;
     }
-    const sorted = samples.slice(0, done).sort();
-    const numbers = stats(sorted);
-    const buckets = histogram(sorted);
+    const numbers = latencies.stats();
+    const buckets = latencies.histogram();
     if (out.json) {
       out.document({
         backend: backend.name,
@@ -242,10 +299,13 @@ export async function run(args: string[]): Promise<number> {
         ),
         histogram: buckets,
       });
-      return EXIT_OK;
+      return status;
     }
     printHuman(out, done, numbers, buckets);
-    return EXIT_OK;
+    if (interrupt.signal.aborted) {
+      out.note(`ping: interrupted after ${done} of ${count} round trips`);
+    }
+    return status;
   } catch (error) {
     return reportError(error);
   }
@@ -265,9 +325,10 @@ function printHuman(
       formatMicros(numbers.p99)
     }  max ${formatMicros(numbers.max)}  mean ${formatMicros(numbers.mean)}`,
   );
-  const most = Math.max(...buckets.map((b) => b.count));
+  // reduce, not Math.max(...): no argument list as long as the input.
+  const most = buckets.reduce((m, b) => Math.max(m, b.count), 0);
   const labels = buckets.map((b) => `${b.fromUs}–${b.toUs} µs`);
-  const width = Math.max(...labels.map((l) => l.length));
+  const width = labels.reduce((m, l) => Math.max(m, l.length), 0);
   buckets.forEach((bucket, i) => {
     const bar = "█".repeat(Math.round((bucket.count / most) * 40));
     out.line(

@@ -7,7 +7,13 @@
  */
 
 import { type ChannelStatus, EventChannelError, virqName } from "../mod.ts";
-import { checkInvariants, type Domain, FifoAbi, Hypervisor, LinuxGuest } from "../model.ts";
+import {
+  checkInvariants,
+  type Domain,
+  FifoAbi,
+  Hypervisor,
+  LinuxGuest,
+} from "../model.ts";
 import { defaultDom0Pirqs } from "../backends/memory/linux/profile.ts";
 import {
   noMorePositionals,

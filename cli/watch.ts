@@ -7,6 +7,8 @@
 
 import { parseVirq, VIRQ, virqName } from "../mod.ts";
 import {
+  MAX_COUNT,
+  MAX_TIMER_MS,
   noMorePositionals,
   optionalString,
   parse,
@@ -21,6 +23,7 @@ import {
   onInterrupt,
   printBound,
   printSummary,
+  STOP_SIGNALS,
   streamEvents,
 } from "./_events.ts";
 import { EXIT_OK, Output, reportError } from "./_output.ts";
@@ -36,7 +39,8 @@ ${USAGE}
 
 Binds everything asked on one handle, prints one line per event (an ISO
 timestamp, the port, what it is bound to, its count so far) and unmasks it.
-Ctrl-C, --count or --timeout ends it: per-port counts are printed, exit 0.
+--count or --timeout ends it with per-port counts, exit 0; Ctrl-C (SIGINT)
+or SIGTERM ends it the same way but exits 130 or 143.
 
 OPTIONS:
   --virq NAME           Bind a VIRQ by name or number (repeatable)
@@ -46,9 +50,11 @@ OPTIONS:
   --simulate N          Memory backend only: a peer domain (domU 1) connects
                         to a port offered to it and sends N events, one every
                         --interval ms; --count then defaults to N
-  --interval MS         Time between simulated events (default 50)
-  --count N             Stop after N events in all
-  --timeout S           Stop after S seconds
+  --interval MS         Time between simulated events (default 50, at most
+                        2147483647, the longest timer)
+  --count N             Stop after N events in all (at most 100000000;
+                        --simulate takes as many)
+  --timeout S           Stop after S seconds (at most 2147483)
   --backend NAME        memory, linux or auto (linux when /dev/xen/evtchn exists)
   --json                JSON lines, each with "version": 1: one "bound" line,
                         one "event" line per event, one "summary" line
@@ -108,13 +114,13 @@ function plan(
     optionalString(values[name]);
   const simulate = text("simulate") === undefined
     ? undefined
-    : parseInteger(text("simulate"), "--simulate", USAGE);
+    : parseInteger(text("simulate"), "--simulate", USAGE, MAX_COUNT);
   const intervalMs = text("interval") === undefined
     ? 50
-    : parseInteger(text("interval"), "--interval", USAGE);
+    : parseInteger(text("interval"), "--interval", USAGE, MAX_TIMER_MS);
   const count = text("count") === undefined
     ? simulate
-    : parseInteger(text("count"), "--count", USAGE);
+    : parseInteger(text("count"), "--count", USAGE, MAX_COUNT);
   const timeoutSeconds = text("timeout") === undefined
     ? undefined
     : parseSeconds(text("timeout")!, "--timeout", USAGE);
@@ -174,7 +180,7 @@ export async function run(args: string[]): Promise<number> {
     noMorePositionals(positionals, USAGE);
     const what = plan(values);
     const out = new Output(global.json);
-    using interrupt = onInterrupt();
+    using interrupt = onInterrupt(STOP_SIGNALS);
     await using backend = openBackend(global.backend);
     if (what.simulate !== undefined && backend.memory === undefined) {
       throw new UsageError(
@@ -247,7 +253,7 @@ export async function run(args: string[]): Promise<number> {
       stopSender.abort();
       await sending;
     }
-    return EXIT_OK;
+    return interrupt.exitCode ?? EXIT_OK;
   } catch (error) {
     return reportError(error);
   }

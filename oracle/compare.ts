@@ -67,10 +67,17 @@ export function ignoredDifferences(
     typeof a !== "object" || a === null || Array.isArray(a) ||
     typeof b !== "object" || b === null || Array.isArray(b)
   ) return [];
-  return step.ignore.flatMap((field) =>
-    canonical(a[field]) === canonical(b[field])
-      ? []
-      : [{ field, expected: a[field] ?? null, actual: b[field] ?? null }]
+  // Own fields only: an ignored "constructor" must not read Object's.
+  const field = (
+    o: Record<string, JsonValue>,
+    k: string,
+  ): JsonValue | undefined => Object.hasOwn(o, k) ? o[k] : undefined;
+  return step.ignore.flatMap((k) =>
+    canonical(field(a, k)) === canonical(field(b, k)) ? [] : [{
+      field: k,
+      expected: field(a, k) ?? null,
+      actual: field(b, k) ?? null,
+    }]
   );
 }
 

@@ -67,6 +67,7 @@ export { RefContext, RefError } from "./refs.ts";
 export {
   type Divergence,
   formatDivergence,
+  RelatedIndex,
   relatedSteps,
   type ReplayOptions,
   type ReplayReport,
@@ -90,6 +91,7 @@ export {
   type Timing,
   toSteps,
   type Trace,
+  TRACE_LIMITS,
   TRACE_VERSION,
   type TraceHeader,
   TraceParseError,

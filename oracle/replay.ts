@@ -12,6 +12,7 @@ import {
   ignoredDifferences,
 } from "./compare.ts";
 import { RefContext } from "./refs.ts";
+import { macrotask, Pacer } from "../_pace.ts";
 import { StepRunner } from "./run.ts";
 import type { JsonValue, Outcome, Trace, TraceStep } from "./trace.ts";
 
@@ -78,6 +79,8 @@ export interface ReplayReport {
   replayed: number;
   /** Every divergence found (at most one without `all`). */
   divergences: Divergence[];
+  /** Whether `signal` stopped the replay before its end. */
+  interrupted?: boolean;
   /**
    * Fields a step said not to compare (`ignore`) that differ anyway: not
    * divergences, but worth a look.
@@ -105,22 +108,33 @@ export interface ReplayOptions {
   all?: boolean;
   /** How many earlier steps to give as context (default 8). */
   context?: number;
+  /**
+   * Stops the replay between steps when aborted; the report then holds what
+   * was found so far and `interrupted: true`.
+   */
+  signal?: AbortSignal;
 }
 
 /** The port and handle "words" a step mentions, to find related steps. */
 function mentions(step: TraceStep): Set<string> {
   const words = new Set<string>();
   if (step.handle !== undefined) words.add(`handle:${step.handle}`);
-  const walk = (value: unknown): void => {
-    if (Array.isArray(value)) value.forEach(walk);
-    else if (typeof value === "object" && value !== null) {
+  // An explicit stack, not recursion: a trace built in code may nest deeper
+  // than parsed ones (TRACE_LIMITS.depth) can.
+  const stack: unknown[] = [step.args];
+  if (step.outcome !== undefined && "ok" in step.outcome) {
+    stack.push(step.outcome.ok);
+  }
+  while (stack.length > 0) {
+    const value = stack.pop();
+    if (Array.isArray(value)) {
+      for (const v of value) stack.push(v);
+    } else if (typeof value === "object" && value !== null) {
       const o = value as Record<string, unknown>;
       if (typeof o.rel === "number") words.add(`rel:${o.rel}`);
-      else for (const v of Object.values(o)) walk(v);
+      else for (const key in o) stack.push(o[key]);
     }
-  };
-  walk(step.args);
-  if (step.outcome !== undefined && "ok" in step.outcome) walk(step.outcome.ok);
+  }
   return words;
 }
 
@@ -136,11 +150,122 @@ function allocatedWord(step: TraceStep): string | undefined {
 }
 
 /**
+ * What {@linkcode relatedSteps} needs to know of the steps before some
+ * index, kept up to date one step at a time so that asking about every step
+ * of a trace (`replay --all`) costs time linear in its length: the latest
+ * `open` of each handle, the latest allocation of each `rel` port, and for
+ * each handle and port the last `limit` steps that mention it.
+ *
+ * @example
+ * ```ts
+ * import { RelatedIndex } from "./replay.ts";
+ * import assert from "node:assert/strict";
+ * const steps = [
+ *   { type: "step" as const, i: 0, handle: "h0", op: "open" as const, args: {} },
+ *   { type: "step" as const, i: 1, handle: "h1", op: "open" as const, args: {} },
+ *   { type: "step" as const, i: 2, handle: "h1", op: "reset" as const, args: {} },
+ *   { type: "step" as const, i: 3, handle: "h0", op: "reset" as const, args: {} },
+ * ];
+ * const index = new RelatedIndex(8);
+ * for (const step of steps.slice(0, 3)) index.add(step);
+ * assert.deepEqual(index.related(steps, 3).map((s) => s.i), [0, 2]);
+ * ```
+ */
+export class RelatedIndex {
+  readonly #limit: number;
+  /** Steps added so far (the next step's position). */
+  #count = 0;
+  /** Handle word → position of its latest `open`. */
+  readonly #opened = new Map<string, number>();
+  /** `rel` word → position of its latest allocation. */
+  readonly #allocated = new Map<string, number>();
+  /** Word → positions of the last `limit` steps mentioning it, oldest first. */
+  readonly #recent = new Map<string, number[]>();
+
+  /**
+   * Constructs an empty index.
+   *
+   * @param limit How many related steps a query returns at most.
+   */
+  constructor(limit: number) {
+    this.#limit = Math.max(0, Math.floor(limit));
+  }
+
+  /**
+   * Adds the next step (steps must be added in order, from position 0).
+   *
+   * @param step The step at position {@linkcode RelatedIndex.size}.
+   */
+  add(step: TraceStep): void {
+    const j = this.#count++;
+    if (step.op === "open" && step.handle !== undefined) {
+      this.#opened.set(`handle:${step.handle}`, j);
+    }
+    const word = allocatedWord(step);
+    if (word !== undefined) this.#allocated.set(word, j);
+    if (this.#limit === 0) return;
+    for (const w of mentions(step)) {
+      let list = this.#recent.get(w);
+      if (list === undefined) this.#recent.set(w, list = []);
+      list.push(j);
+      // Twice the limit before trimming, so that trimming is amortised O(1).
+      if (list.length >= 2 * this.#limit) list.splice(0, this.#limit);
+    }
+  }
+
+  /** How many steps were added. */
+  get size(): number {
+    return this.#count;
+  }
+
+  /**
+   * The steps that led to `steps[index]`, as {@linkcode relatedSteps} gives
+   * them; every step before `index` must have been added, and no later one.
+   *
+   * @param steps The trace's steps.
+   * @param index The position of the step asked about (= `size`).
+   * @returns The related steps, oldest first.
+   */
+  related(steps: readonly TraceStep[], index: number): TraceStep[] {
+    if (index !== this.#count) {
+      throw new RangeError(
+        `related(${index}) needs exactly the ${index} steps before it added, not ${this.#count}`,
+      );
+    }
+    const limit = this.#limit;
+    const target = mentions(steps[index]);
+    // Origins: the handle's open, each mentioned port's latest allocation,
+    // the most recent `limit` of them.
+    const origins: number[] = [];
+    for (const w of target) {
+      const j = this.#opened.get(w) ?? this.#allocated.get(w);
+      if (j !== undefined) origins.push(j);
+    }
+    const picked = new Set(
+      [...new Set(origins)].sort((a, b) => b - a).slice(0, limit),
+    );
+    // Then the latest steps sharing a word (and the one just before), newest
+    // first, until `limit`: the union of each word's recent list holds them.
+    const candidates = new Set<number>();
+    if (index > 0) candidates.add(index - 1);
+    for (const w of target) {
+      for (const j of this.#recent.get(w) ?? []) candidates.add(j);
+    }
+    for (const j of [...candidates].sort((a, b) => b - a)) {
+      if (picked.size >= limit) break;
+      picked.add(j);
+    }
+    return [...picked].sort((a, b) => a - b).map((j) => steps[j]);
+  }
+}
+
+/**
  * The steps that led to step `index`: where the handle it uses was opened
  * and where the ports it mentions were last allocated, then the most recent
  * earlier steps sharing its handle or a `rel` port (the immediately
  * preceding step always), at most `limit` in all (origins first), oldest
- * first.
+ * first. One question costs time linear in `index`; to ask about many steps
+ * of one trace, feed a {@linkcode RelatedIndex} instead.
  *
  * @param steps The trace's steps.
  * @param index The position of the divergent step.
@@ -165,34 +290,9 @@ export function relatedSteps(
   index: number,
   limit: number,
 ): TraceStep[] {
-  const target = mentions(steps[index]);
-  const picked = new Set<number>();
-  // Origins: the handle's open, each mentioned port's latest allocation.
-  const wanted = new Set(
-    [...target].filter((w) => w.startsWith("rel:") || w.startsWith("handle:")),
-  );
-  for (let j = index - 1; j >= 0 && wanted.size > 0; j--) {
-    const step = steps[j];
-    const handle = `handle:${step.handle}`;
-    if (step.op === "open" && wanted.has(handle)) {
-      wanted.delete(handle);
-      picked.add(j);
-    }
-    const word = allocatedWord(step);
-    if (word !== undefined && wanted.has(word)) {
-      wanted.delete(word);
-      picked.add(j);
-    }
-  }
-  for (const j of [...picked].sort((a, b) => b - a).slice(limit)) {
-    picked.delete(j);
-  }
-  for (let j = index - 1; j >= 0 && picked.size < limit; j--) {
-    if (j === index - 1 || [...mentions(steps[j])].some((w) => target.has(w))) {
-      picked.add(j);
-    }
-  }
-  return [...picked].sort((a, b) => a - b).map((j) => steps[j]);
+  const related = new RelatedIndex(limit);
+  for (let j = 0; j < index; j++) related.add(steps[j]);
+  return related.related(steps, index);
 }
 
 /**
@@ -227,6 +327,7 @@ export async function replayTrace(
   const session = await backend.start({
     vcpus: trace.header?.vcpus,
     abi: trace.header?.abi,
+    host: trace.header?.host,
   });
   const report: ReplayReport = {
     backend: session.backend,
@@ -240,16 +341,34 @@ export async function replayTrace(
       session,
       new RefContext(session.localDomain, () => session.createPeer()),
     );
-    for (const [index, step] of trace.steps.entries()) {
+    // Context is looked up in an index fed as the replay goes, so that
+    // `all` on a trace where every step diverges stays linear.
+    const related = new RelatedIndex(options.context ?? 8);
+    // The memory backend answers at once: yield now and then so that the
+    // signal (SIGINT in the CLI) is seen.
+    const pacer = new Pacer();
+    const signal = options.signal;
+    const steps = trace.steps;
+    for (let index = 0; index < steps.length; index++) {
+      const step = steps[index];
+      if (pacer.due()) await macrotask();
+      if (signal?.aborted) {
+        report.interrupted = true;
+        break;
+      }
       const actual = await runner.run(step);
       report.replayed++;
       const expected = step.outcome;
-      if (expected === undefined) continue;
-      const reason = compareOutcomes(step, expected, actual);
-      if (reason === undefined) {
-        for (const d of ignoredDifferences(step, expected, actual)) {
-          report.ignored.push({ i: step.i, op: step.op, ...d });
+      const reason = expected === undefined
+        ? undefined
+        : compareOutcomes(step, expected, actual);
+      if (expected === undefined || reason === undefined) {
+        if (expected !== undefined) {
+          for (const d of ignoredDifferences(step, expected, actual)) {
+            report.ignored.push({ i: step.i, op: step.op, ...d });
+          }
         }
+        related.add(step);
         continue;
       }
       const divergence: Divergence = {
@@ -259,8 +378,9 @@ export async function replayTrace(
         expected,
         actual,
         reason,
-        context: relatedSteps(trace.steps, index, options.context ?? 8),
+        context: related.related(trace.steps, index),
       };
+      related.add(step);
       if (step.handle !== undefined) divergence.handle = step.handle;
       const line = trace.lines?.[index];
       if (line !== undefined) divergence.line = line;

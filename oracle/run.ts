@@ -13,6 +13,7 @@ import {
   type OracleSession,
 } from "./backends.ts";
 import { type RefContext, RefError } from "./refs.ts";
+import { macrotask, Pacer } from "../_pace.ts";
 import type {
   DomainRef,
   JsonValue,
@@ -20,6 +21,9 @@ import type {
   PortRef,
   StepInput,
 } from "./trace.ts";
+
+/** One pacer for every runner: diff's shrinking makes many short runs. */
+const PACER = new Pacer();
 
 /** Largest ring the device ever has (2¹⁷ entries); a bound for draining. */
 const MAX_RING = 1 << 17;
@@ -159,6 +163,10 @@ export class StepRunner {
    * @throws {EnvironmentError} when the host cannot run it at all.
    */
   async run(step: StepInput): Promise<Outcome> {
+    // On the memory backend every step settles at once, so a long run (or
+    // diff's thousands of short ones) would never let a signal listener
+    // run: give the event loop a turn now and then.
+    if (PACER.due()) await macrotask();
     try {
       return { ok: await this.execute(step) };
     } catch (error) {

@@ -7,8 +7,40 @@
  * @module
  */
 
+import { checkHostSnapshot, type HostSnapshot } from "../host.ts";
+
+import { tooDeep } from "../_json_scan.ts";
+
 /** The only trace version this module reads and writes. */
 export const TRACE_VERSION = 1;
+
+/**
+ * Limits on what {@linkcode parseTrace} accepts, so that hostile input gives
+ * a {@linkcode TraceParseError} rather than exhausting stack or memory:
+ * `depth` is the deepest JSON nesting of one line (a step needs 5; deeper
+ * nesting would overflow the stack of recursive walks such as comparing
+ * outcomes), checked by a linear scan before `JSON.parse`; `steps` the most
+ * steps; `bytes` the longest text (UTF-16 units) and `lineBytes` the longest
+ * line.
+ *
+ * @example
+ * ```ts
+ * import { TRACE_LIMITS } from "./trace.ts";
+ * import assert from "node:assert/strict";
+ * assert.equal(TRACE_LIMITS.depth, 32);
+ * ```
+ */
+export const TRACE_LIMITS: {
+  readonly depth: number;
+  readonly steps: number;
+  readonly bytes: number;
+  readonly lineBytes: number;
+} = {
+  depth: 32,
+  steps: 2_000_000,
+  bytes: 256 * 1024 * 1024,
+  lineBytes: 1024 * 1024,
+};
 
 /**
  * A JSON value, as traces hold them.
@@ -170,6 +202,11 @@ export interface TraceHeader {
   scenario?: string;
   /** Anything else worth knowing. */
   note?: string;
+  /**
+   * The recording host's snapshot when the trace began (real hosts): a
+   * replay on the model boots from it, so absolute ports and vCPUs agree.
+   */
+  host?: HostSnapshot;
 }
 
 /**
@@ -249,29 +286,40 @@ export interface Trace {
 }
 
 /**
- * A trace that cannot be read: names the (1-based) line.
+ * A trace that cannot be read: names the (1-based) line and column.
  *
  * @example
  * ```ts
  * import { parseTrace, TraceParseError } from "./trace.ts";
  * import assert from "node:assert/strict";
  * assert.throws(() => parseTrace("{oops"), TraceParseError);
+ * try {
+ *   parseTrace('\n{"op": "toString"}');
+ * } catch (error) {
+ *   assert.ok(error instanceof TraceParseError);
+ *   assert.equal(error.line, 2);
+ *   assert.equal(error.column, 8); // at "toString"
+ * }
  * ```
  */
 export class TraceParseError extends Error {
   /** The offending line, 1-based. */
   readonly line: number;
+  /** The column of the problem in that line, 1-based (1 when unknown). */
+  readonly column: number;
 
   /**
-   * Creates the error; the message is prefixed with the line.
+   * Creates the error; the message is prefixed with the line and column.
    *
    * @param line The 1-based line.
    * @param message What is wrong.
+   * @param column The 1-based column.
    */
-  constructor(line: number, message: string) {
-    super(`line ${line}: ${message}`);
+  constructor(line: number, message: string, column = 1) {
+    super(`line ${line}, column ${column}: ${message}`);
     this.name = "TraceParseError";
     this.line = line;
+    this.column = column;
   }
 }
 
@@ -342,6 +390,7 @@ const HEADER_KEYS = new Set([
   "recorded",
   "scenario",
   "note",
+  "host",
 ]);
 
 function isObject(value: unknown): value is Record<string, unknown> {
@@ -404,10 +453,10 @@ function checkOutcome(value: unknown): Outcome | string {
     return `outcome must be an object, got ${describe(value)}`;
   }
   const keys = Object.keys(value);
-  if (keys.length === 1 && "ok" in value) {
+  if (keys.length === 1 && keys[0] === "ok") {
     return { ok: value.ok as JsonValue };
   }
-  if (keys.length === 1 && "error" in value) {
+  if (keys.length === 1 && keys[0] === "error") {
     const error = value.error;
     if (
       isObject(error) && typeof error.code === "string" && error.code !== "" &&
@@ -457,7 +506,9 @@ export function checkStep(value: unknown, index: number): TraceStep | string {
     return `"type" must be "step" or "header", got ${describe(value.type)}`;
   }
   const op = value.op;
-  if (typeof op !== "string" || !(op in SCHEMA)) {
+  // Own properties only: "toString" or "__proto__" must be unknown ops, not
+  // Object.prototype's members.
+  if (typeof op !== "string" || !Object.hasOwn(SCHEMA, op)) {
     return `unknown op ${describe(op)} (known: ${OPS.join(", ")})`;
   }
   const schema = SCHEMA[op as OpName];
@@ -486,7 +537,7 @@ export function checkStep(value: unknown, index: number): TraceStep | string {
   const args = value.args ?? {};
   if (!isObject(args)) return `"args" must be an object, got ${describe(args)}`;
   for (const key of Object.keys(args)) {
-    if (!(key in schema.args)) {
+    if (!Object.hasOwn(schema.args, key)) {
       return `op ${op} has no argument "${key}" (takes: ${
         Object.keys(schema.args).join(", ") || "none"
       })`;
@@ -576,6 +627,13 @@ function checkHeader(value: Record<string, unknown>): TraceHeader | string {
       return `header "${key}" must be a string`;
     }
   }
+  if (value.host !== undefined) {
+    try {
+      checkHostSnapshot(value.host);
+    } catch (error) {
+      return `header "host": ${(error as Error).message}`;
+    }
+  }
   return value as unknown as TraceHeader;
 }
 
@@ -600,53 +658,103 @@ function checkHeader(value: Record<string, unknown>): TraceHeader | string {
  * ```
  */
 export function parseTrace(text: string, options: ParseOptions = {}): Trace {
+  if (text.length > TRACE_LIMITS.bytes) {
+    throw new TraceParseError(
+      1,
+      `the trace is ${text.length} characters long; at most ${TRACE_LIMITS.bytes} are read`,
+    );
+  }
   const trace: Trace = { steps: [], lines: [] };
-  const lines = text.split("\n");
   let last = -1;
-  for (let n = 0; n < lines.length; n++) {
-    const line = lines[n].trim();
-    const lineNo = n + 1;
+  let lineNo = 0;
+  // Line by line with indexOf, not split(): no second copy of a large text.
+  let start = 0;
+  while (start <= text.length) {
+    let end = text.indexOf("\n", start);
+    if (end === -1) end = text.length;
+    lineNo++;
+    const lineStart = start;
+    start = end + 1;
+    const raw = text.slice(lineStart, end);
+    const line = raw.trim();
     if (line === "") continue;
+    // Columns count from the line as written, before trimming.
+    const indent = raw.length - raw.trimStart().length;
+    const fail = (message: string, offset = 0): never => {
+      throw new TraceParseError(lineNo, message, indent + offset + 1);
+    };
+    if (line.length > TRACE_LIMITS.lineBytes) {
+      fail(
+        `the line is ${line.length} characters long; at most ${TRACE_LIMITS.lineBytes}`,
+      );
+    }
+    const deep = tooDeep(line, TRACE_LIMITS.depth);
+    if (deep !== -1) {
+      fail(`JSON nested deeper than ${TRACE_LIMITS.depth} levels`, deep);
+    }
     let value: unknown;
     try {
       value = JSON.parse(line);
     } catch (error) {
-      throw new TraceParseError(
-        lineNo,
-        `not JSON (${(error as Error).message})`,
-      );
+      const message = (error as Error).message;
+      const at = /at position (\d+)/.exec(message);
+      fail(`not JSON (${message})`, at === null ? 0 : Number(at[1]));
     }
     if (isObject(value) && value.type === "header") {
       if (trace.header !== undefined || trace.steps.length > 0) {
-        throw new TraceParseError(
-          lineNo,
-          "a header may only be the first line",
-        );
+        fail("a header may only be the first line");
       }
       const header = checkHeader(value);
-      if (typeof header === "string") throw new TraceParseError(lineNo, header);
-      trace.header = header;
+      if (typeof header === "string") fail(header);
+      trace.header = header as TraceHeader;
       continue;
     }
     const step = checkStep(value, last + 1);
-    if (typeof step === "string") throw new TraceParseError(lineNo, step);
-    if (step.i <= last) {
-      throw new TraceParseError(
-        lineNo,
-        `step index ${step.i} does not follow ${last}`,
+    if (typeof step === "string") fail(step, keyColumn(line, step));
+    const checked = step as TraceStep;
+    if (checked.i <= last) {
+      fail(
+        `step index ${checked.i} does not follow ${last}`,
+        keyOffset(line, "i"),
       );
     }
-    if (options.requireOutcomes && step.outcome === undefined) {
-      throw new TraceParseError(
-        lineNo,
-        `step ${step.i} (${step.op}) has no "outcome"; record the trace first`,
+    if (options.requireOutcomes && checked.outcome === undefined) {
+      fail(
+        `step ${checked.i} (${checked.op}) has no "outcome"; record the trace first`,
       );
     }
-    last = step.i;
-    trace.steps.push(step);
+    if (trace.steps.length >= TRACE_LIMITS.steps) {
+      fail(`more than ${TRACE_LIMITS.steps} steps`);
+    }
+    last = checked.i;
+    trace.steps.push(checked);
     trace.lines!.push(lineNo);
   }
   return trace;
+}
+
+/** The offset of `"key"` as a key in a line, or 0 when it is not there. */
+function keyOffset(line: string, key: string): number {
+  const at = line.indexOf(`"${key}"`);
+  return at === -1 ? 0 : at;
+}
+
+/**
+ * Where in its line a complaint about a step points: at the key it is
+ * about (the first quoted key of the complaint that the line has, such as
+ * `"op"` for an unknown op), else at the line's start.
+ */
+function keyColumn(line: string, complaint: string): number {
+  const named = /\b(op|args|handle|timing|ignore|note|outcome|i|type)\b/.exec(
+    complaint,
+  );
+  const quoted = /"([^"]+)"/.exec(complaint);
+  for (const key of [quoted?.[1], named?.[1]]) {
+    if (key !== undefined && line.includes(`"${key}"`)) {
+      return keyOffset(line, key);
+    }
+  }
+  return 0;
 }
 
 /**
@@ -709,6 +817,7 @@ export function formatTrace(trace: Trace): string {
     };
     if (h.scenario !== undefined) header.scenario = h.scenario;
     if (h.note !== undefined) header.note = h.note;
+    if (h.host !== undefined) header.host = h.host;
     lines.push(JSON.stringify(header));
   }
   for (const step of trace.steps) lines.push(formatStep(step));

@@ -9,7 +9,12 @@
 
 /**
  * Errno values by name: Xen `xen/include/public/errno.h`, Linux
- * `include/uapi/asm-generic/errno-base.h` and `errno.h`.
+ * `include/uapi/asm-generic/errno-base.h` and `errno.h`. Every errno of
+ * `errno-base.h` (1–34), and those of `errno.h` that the calls made here
+ * (open, ioctl, read, write, poll, mmap of the Xen devices, the loader) can
+ * give, so that none is printed as a bare number. Aliases (`EWOULDBLOCK` =
+ * `EAGAIN`, `EDEADLOCK` = `EDEADLK`, `ENOTSUP` = `EOPNOTSUPP`) are left out:
+ * each number has one name.
  *
  * @example Look up a number
  * ```ts
@@ -23,23 +28,64 @@ export const ERRNO = {
   ENOENT: 2,
   ESRCH: 3,
   EINTR: 4,
+  EIO: 5,
+  ENXIO: 6,
+  E2BIG: 7,
+  ENOEXEC: 8,
   EBADF: 9,
+  ECHILD: 10,
   EAGAIN: 11,
   ENOMEM: 12,
   EACCES: 13,
   EFAULT: 14,
+  ENOTBLK: 15,
   EBUSY: 16,
   EEXIST: 17,
+  EXDEV: 18,
   ENODEV: 19,
+  ENOTDIR: 20,
+  EISDIR: 21,
   EINVAL: 22,
+  ENFILE: 23,
+  EMFILE: 24,
   ENOTTY: 25,
+  ETXTBSY: 26,
   EFBIG: 27,
   ENOSPC: 28,
   ESPIPE: 29,
+  EROFS: 30,
+  EMLINK: 31,
+  EPIPE: 32,
+  EDOM: 33,
+  ERANGE: 34,
+  EDEADLK: 35,
+  ENAMETOOLONG: 36,
+  ENOLCK: 37,
   ENOSYS: 38,
+  ENOTEMPTY: 39,
+  ELOOP: 40,
+  ENODATA: 61,
+  ETIME: 62,
+  ENOLINK: 67,
+  EPROTO: 71,
+  EOVERFLOW: 75,
+  EBADFD: 77,
+  EILSEQ: 84,
+  ERESTART: 85,
+  EUSERS: 87,
+  ENOTSOCK: 88,
   EOPNOTSUPP: 95,
+  EADDRINUSE: 98,
+  ENOBUFS: 105,
   EISCONN: 106,
   ENOTCONN: 107,
+  ETIMEDOUT: 110,
+  ECONNREFUSED: 111,
+  EALREADY: 114,
+  EINPROGRESS: 115,
+  ESTALE: 116,
+  EDQUOT: 122,
+  ECANCELED: 125,
 } as const;
 
 /**
@@ -69,6 +115,7 @@ const NAMES_BY_NUMBER: ReadonlyMap<number, ErrnoName> = new Map(
  * import { errnoName } from "./errno.ts";
  * import assert from "node:assert/strict";
  * assert.equal(errnoName(107), "ENOTCONN");
+ * assert.equal(errnoName(21), "EISDIR");
  * assert.equal(errnoName(200), "E200");
  * ```
  */

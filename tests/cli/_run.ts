@@ -117,3 +117,95 @@ export async function cliWithInput(
     stderr: decoder.decode(output.stderr),
   };
 }
+
+/** What {@linkcode interrupted} gave. */
+export interface InterruptedResult extends CliResult {
+  /** Milliseconds from the signal to the exit. */
+  stoppedMs: number;
+}
+
+/**
+ * Starts `evtchn ARGS`, waits until `ready` matches its stdout or stderr
+ * (its first output, showing it is under way) or, for a command silent until
+ * its end, `ready` milliseconds, sends `signal`, and collects everything up
+ * to the exit. (After a plain delay the command's own output must show that
+ * it caught the signal: killed by it, it would print nothing more.)
+ *
+ * @param args The command line.
+ * @param ready What to wait for before the signal, or how long.
+ * @param signal The signal (default SIGINT).
+ * @param flags Flags for `deno run` (default: the memory permissions).
+ * @returns Exit code, output, and how long it took to stop.
+ */
+export async function interrupted(
+  args: string[],
+  ready: RegExp | number,
+  signal: Deno.Signal = "SIGINT",
+  flags: string[] = PERMISSIONS,
+): Promise<InterruptedResult> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", ...flags, MAIN, ...args],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).spawn();
+  let stdout = "";
+  let stderr = "";
+  let ok = false;
+  let signalled: () => void = () => {};
+  const seen = new Promise<void>((resolve) =>
+    signalled = () => {
+      ok = true;
+      resolve();
+    }
+  );
+  // Only until it matched: output after the signal can be megabytes, and
+  // matching it again per chunk would slow the reader enough to stall the
+  // child on a full pipe.
+  const check = (): void => {
+    if (
+      !ok && typeof ready !== "number" &&
+      (ready.test(stdout) || ready.test(stderr))
+    ) {
+      signalled();
+    }
+  };
+  let wait: ReturnType<typeof setTimeout> | undefined;
+  if (typeof ready === "number") wait = setTimeout(signalled, ready);
+  const pump = async (
+    stream: ReadableStream<Uint8Array>,
+    add: (text: string) => void,
+  ): Promise<void> => {
+    for await (const text of stream.pipeThrough(new TextDecoderStream())) {
+      add(text);
+      check();
+    }
+  };
+  const reading = Promise.all([
+    pump(child.stdout, (t) => stdout += t),
+    pump(child.stderr, (t) => stderr += t),
+  ]);
+  // If it exits without ever matching, stop waiting for the match.
+  await Promise.race([seen, child.status]);
+  clearTimeout(wait);
+  const sent = performance.now();
+  try {
+    child.kill(signal);
+  } catch {
+    // Already gone: the status below tells.
+  }
+  // A command that ignores the signal is killed after 10 s, so that the
+  // test fails (stoppedMs = Infinity) instead of hanging.
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<"late">((resolve) => {
+    timer = setTimeout(() => resolve("late"), 10_000);
+  });
+  const first = await Promise.race([child.status, late]);
+  clearTimeout(timer);
+  const stoppedMs = first === "late" ? Infinity : performance.now() - sent;
+  if (first === "late") child.kill("SIGKILL");
+  const status = await child.status;
+  await reading;
+  return { code: status.code, stdout, stderr, stoppedMs };
+}

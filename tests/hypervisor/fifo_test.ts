@@ -5,7 +5,12 @@
 import assert from "node:assert/strict";
 import fc from "npm:fast-check@3.23.2";
 import { DOMID_SELF } from "../../mod.ts";
-import { checkInvariants, type FifoAbi, Hypervisor, LinuxGuest } from "../../model.ts";
+import {
+  checkInvariants,
+  type FifoAbi,
+  Hypervisor,
+  LinuxGuest,
+} from "../../model.ts";
 import { FifoConsumer } from "../../backends/memory/hypervisor/guest_fifo.ts";
 import { FIFO_BIT } from "../../backends/memory/hypervisor/event_fifo.ts";
 import { assertErrno } from "../_assert.ts";

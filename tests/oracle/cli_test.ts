@@ -120,18 +120,25 @@ Deno.test("a malformed trace: exit 2 naming the line", async (t) => {
     await t.step(name, async () => {
       const replayed = await runCli(["replay", "-"], text);
       assert.equal(replayed.code, 2);
-      assert.match(replayed.stderr, new RegExp(`stdin: line ${line}: `));
+      assert.match(
+        replayed.stderr,
+        new RegExp(`stdin: line ${line}, column \\d+: `),
+      );
       const json = await runCli(["replay", "-", "--json"], text);
       assert.equal(json.code, 2);
       const error = JSON.parse(json.stdout);
       assert.equal(error.line, line);
+      assert.ok(Number.isInteger(error.column) && error.column >= 1);
       assert.match(error.error, new RegExp(`line ${line}`));
     });
   }
   await t.step("record of a malformed file", async () => {
     const recorded = await runCli(["record", "-"], '{"op":"open"}');
     assert.equal(recorded.code, 2);
-    assert.match(recorded.stderr, /line 1: op open needs a "handle"/);
+    assert.match(
+      recorded.stderr,
+      /line 1, column 2: op open needs a "handle"/,
+    );
   });
 });
 

@@ -127,7 +127,8 @@ Deno.test("parse errors name the line", async (t) => {
     await t.step(name, () => {
       const error = parseError(text);
       assert.equal(error.line, line, error.message);
-      assert.match(error.message, new RegExp(`^line ${line}: `));
+      assert.match(error.message, new RegExp(`^line ${line}, column \\d+: `));
+      assert.ok(error.column >= 1, error.message);
       assert.match(error.message, message);
     });
   }

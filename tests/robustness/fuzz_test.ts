@@ -4,7 +4,11 @@
 // model must stay consistent, and a refused call must change nothing.
 
 import assert from "node:assert/strict";
-import { EventChannelError, type EventChannelHandle, MemoryXen } from "../../mod.ts";
+import {
+  EventChannelError,
+  type EventChannelHandle,
+  MemoryXen,
+} from "../../mod.ts";
 import { checkInvariants, FifoAbi } from "../../model.ts";
 
 const RUNS = 100_000;
