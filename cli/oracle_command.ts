@@ -413,11 +413,20 @@ async function diff(positionals: string[], options: Options): Promise<number> {
     ? undefined
     : integer("max-tests", options["max-tests"], 0, 1_000_000);
   const against = backend(options.against ?? options.backend);
-  // runDiff takes no signal; its runners yield to the event loop now and
-  // then, so this listener runs promptly, says how to reproduce the run
-  // and ends the process (no state outside it is left behind).
+  // runDiff stops between two steps on the signal and disposes both
+  // sessions (on linux: closes the handles, destroys the peer domain).
   using interrupt = onInterrupt(STOP_SIGNALS);
-  interrupt.signal.addEventListener("abort", () => {
+  if (ops >= LONG && !options.json) {
+    printError(`evtchn oracle: diff of ${ops} ops, seed ${seed}`);
+  }
+  const report: DiffReport = await runDiff({
+    seed,
+    ops,
+    against,
+    maxTests,
+    signal: interrupt.signal,
+  });
+  if (report.interrupted) {
     const what = { command: "diff", seed, ops, interrupted: true };
     if (options.json) printJson(what);
     else {
@@ -425,12 +434,8 @@ async function diff(positionals: string[], options: Options): Promise<number> {
         `seed ${seed}, ${ops} ops: interrupted (evtchn oracle diff --seed ${seed} --ops ${ops} reruns it)`,
       );
     }
-    Deno.exit(interrupt.exitCode);
-  });
-  if (ops >= LONG && !options.json) {
-    printError(`evtchn oracle: diff of ${ops} ops, seed ${seed}`);
+    return interrupt.exitCode ?? 130;
   }
-  const report: DiffReport = await runDiff({ seed, ops, against, maxTests });
   let saved: string | undefined;
   if (report.minimal !== undefined && options.save !== undefined) {
     await writeOutput(options.save, formatTrace(report.minimal.trace));

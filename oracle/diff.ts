@@ -26,8 +26,23 @@ import {
   type TraceStep,
 } from "./trace.ts";
 
-/** mulberry32: a small, fast, seedable PRNG; floats in [0, 1). */
-function prng(seed: number): () => number {
+/**
+ * mulberry32: a small, fast, seedable PRNG giving floats in [0, 1). Every
+ * seeded generator of the project (steps, fuzzers) uses it, so a failure
+ * replays from its seed.
+ *
+ * @param seed Any integer (taken modulo 2³²).
+ * @returns The generator.
+ *
+ * @example
+ * ```ts
+ * import { prng } from "./diff.ts";
+ * import assert from "node:assert/strict";
+ * const [a, b] = [prng(7), prng(7)];
+ * assert.equal(a(), b());
+ * ```
+ */
+export function prng(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
@@ -380,6 +395,8 @@ export interface SideBySide {
   table?: string;
   /** The other backend's host. */
   environment?: Environment;
+  /** Whether the signal stopped the run before its last step. */
+  interrupted?: boolean;
 }
 
 /**
@@ -392,6 +409,8 @@ export interface SideBySide {
  * @param against The backend under comparison.
  * @param onStep Called with each step's index before it runs (progress,
  * watchdogs).
+ * @param signal Stops the run between two steps (the sessions are still
+ * disposed).
  * @returns Both outcome lists and the divergence, if any.
  *
  * @example
@@ -408,6 +427,7 @@ export async function runSideBySide(
   reference: OracleBackend,
   against: OracleBackend,
   onStep?: (index: number) => void,
+  signal?: AbortSignal,
 ): Promise<SideBySide> {
   const b = await against.start();
   const result: SideBySide = { reference: [], against: [] };
@@ -429,6 +449,12 @@ export async function runSideBySide(
         new RefContext(b.localDomain, () => b.createPeer()),
       );
       for (const [index, step] of inputs.entries()) {
+        // Both sessions are disposed below (a real peer domain destroyed),
+        // so a stop between steps leaves nothing behind.
+        if (signal?.aborted) {
+          result.interrupted = true;
+          break;
+        }
         onStep?.(index);
         const x = await ra.run(step);
         const y = await rb.run(step);
@@ -440,7 +466,7 @@ export async function runSideBySide(
           break;
         }
       }
-      if (result.divergence === undefined) {
+      if (result.divergence === undefined && !result.interrupted) {
         result.table = compareTables(
           await a.snapshot(),
           ra.refs.peerIfCreated,
@@ -547,6 +573,11 @@ export interface DiffOptions {
   maxTests?: number;
   /** Called with each step's index before it runs, in the full run only. */
   onStep?: (index: number) => void;
+  /**
+   * Stops the run (and any shrinking) between two steps; the report then
+   * says `interrupted`.
+   */
+  signal?: AbortSignal;
 }
 
 /**
@@ -576,8 +607,10 @@ export interface DiffReport {
   against: string;
   /** The generated steps. */
   steps: StepInput[];
-  /** Whether every step agreed. */
+  /** Whether every step agreed (so far, when interrupted). */
   agreed: boolean;
+  /** Whether the signal stopped the run early. */
+  interrupted?: boolean;
   /** The first divergence in the full sequence (expected = reference). */
   divergence?: Divergence;
   /**
@@ -649,7 +682,15 @@ export async function runDiff(options: DiffOptions): Promise<DiffReport> {
     steps,
     agreed: true,
   };
-  const run = await runSideBySide(steps, reference, against, options.onStep);
+  const { signal } = options;
+  const run = await runSideBySide(
+    steps,
+    reference,
+    against,
+    options.onStep,
+    signal,
+  );
+  if (run.interrupted) report.interrupted = true;
   const found = diverged(run);
   if (found === undefined) return report;
   report.agreed = false;
@@ -660,11 +701,13 @@ export async function runDiff(options: DiffOptions): Promise<DiffReport> {
     run.against[found.index],
     found.reason,
   );
-  if (options.shrink === false) return report;
+  if (options.shrink === false || signal?.aborted) return report;
 
   const diverges = async (candidate: StepInput[]) =>
-    diverged(await runSideBySide(candidate, reference, against)) !==
-      undefined;
+    !signal?.aborted &&
+    diverged(
+        await runSideBySide(candidate, reference, against, undefined, signal),
+      ) !== undefined;
   const { items, tests } = await shrinkList(
     steps.slice(0, found.index + 1),
     diverges,

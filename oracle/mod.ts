@@ -49,6 +49,7 @@ export {
   type DiffReport,
   type GenerateOptions,
   generateSteps,
+  prng,
   runDiff,
   runSideBySide,
   shrinkList,

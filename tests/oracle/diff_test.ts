@@ -199,3 +199,20 @@ Deno.test("a planted bug is found and shrunk to a small trace that replays the d
   const onFake = await replayTrace(trace, forgetsRestrict);
   assert.deepEqual(onFake.divergences, []);
 });
+
+Deno.test("runDiff stops between two steps on its signal and says so", async () => {
+  const controller = new AbortController();
+  let seen = 0;
+  const report = await runDiff({
+    seed: 11,
+    ops: 500,
+    onStep: (index) => {
+      seen = index + 1;
+      if (index === 99) controller.abort();
+    },
+    signal: controller.signal,
+  });
+  assert.equal(report.interrupted, true);
+  assert.equal(seen, 100); // step 100 never started
+  assert.equal(report.agreed, true);
+});

@@ -4,6 +4,7 @@
 // model must stay consistent, and a refused call must change nothing.
 
 import assert from "node:assert/strict";
+import { prng } from "../../oracle/mod.ts";
 import {
   EventChannelError,
   type EventChannelHandle,
@@ -12,16 +13,6 @@ import {
 import { checkInvariants, FifoAbi } from "../../model.ts";
 
 const RUNS = 100_000;
-
-/** mulberry32: a small seeded generator, so a failure can be replayed. */
-function random(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const BAD_NUMBERS = [
   -1,
@@ -77,7 +68,7 @@ function fingerprint(xen: MemoryXen): number {
 }
 
 Deno.test(`${RUNS} fuzzed bad inputs: typed errors, no change, no leak`, async () => {
-  const rand = random(0x5eed);
+  const rand = prng(0x5eed);
   const xen = new MemoryXen();
   xen.createDomain({ domain: 1, vcpus: 2 });
   xen.createDomain({ domain: 2, linux: false, paused: true });

@@ -24,32 +24,19 @@ import {
   linuxBackend,
   runDiff,
 } from "../../oracle/mod.ts";
+import { envInteger } from "./_env.ts";
 
 const device = linuxDeviceStatus();
 
-function bounded(
-  name: string,
-  fallback: number,
-  min: number,
-  max: number,
-): number {
-  const text = Deno.env.get(name);
-  const value = text === undefined ? fallback : Number(text);
-  if (!Number.isSafeInteger(value) || value < min || value > max) {
-    throw new RangeError(`${name} must be an integer in ${min}..${max}`);
-  }
-  return value;
-}
-
-const RUNS = bounded("EVTCHN_DIFF_RUNS", 5, 1, 100);
-const OPS = bounded("EVTCHN_DIFF_OPS", 4000, 1, 200_000);
-const SEED = bounded("EVTCHN_DIFF_SEED", 20261125, 0, 0xffff_ffff);
+const RUNS = envInteger("EVTCHN_DIFF_RUNS", 5, 1, 100);
+const OPS = envInteger("EVTCHN_DIFF_OPS", 4000, 1, 200_000);
+const SEED = envInteger("EVTCHN_DIFF_SEED", 20261125, 0, 0xffff_ffff);
 /**
  * Side-by-side reruns allowed for shrinking a divergence: each rerun replays
  * up to the divergence on real Xen, so keep it small under QEMU's TCG.
  */
-const SHRINK = bounded("EVTCHN_DIFF_SHRINK", 25, 0, 1000);
-const STUCK_MS = bounded("EVTCHN_DIFF_STUCK_S", 60, 5, 3600) * 1000;
+const SHRINK = envInteger("EVTCHN_DIFF_SHRINK", 25, 0, 1000);
+const STUCK_MS = envInteger("EVTCHN_DIFF_STUCK_S", 60, 5, 3600) * 1000;
 /** Where to save a shrunk diverging sequence (a writable dir in dom0). */
 const SAVE = Deno.env.get("EVTCHN_DIFF_SAVE");
 /** Progress lines per run. */

@@ -28,6 +28,8 @@
 // device.
 
 import assert from "node:assert/strict";
+import { prng } from "../../oracle/mod.ts";
+import { envInteger } from "./_env.ts";
 import {
   DOMID_SELF,
   EventChannelError,
@@ -45,22 +47,8 @@ const privcmd = linuxDeviceStatus({ path: "/dev/xen/privcmd" });
 const available = evtchn.available && privcmd.available;
 const reason = evtchn.available ? privcmd.reason : evtchn.reason;
 
-function bounded(
-  name: string,
-  fallback: number,
-  min: number,
-  max: number,
-): number {
-  const text = available ? Deno.env.get(name) : undefined;
-  const value = text === undefined ? fallback : Number(text);
-  if (!Number.isSafeInteger(value) || value < min || value > max) {
-    throw new RangeError(`${name} must be an integer in ${min}..${max}`);
-  }
-  return value;
-}
-
-const SEED = bounded("EVTCHN_FUZZ_SEED", 20261211, 0, 0xffff_ffff);
-const COUNT = bounded("EVTCHN_FUZZ_COUNT", 20_000, 1, 200_000);
+const SEED = envInteger("EVTCHN_FUZZ_SEED", 20261211, 0, 0xffff_ffff);
+const COUNT = envInteger("EVTCHN_FUZZ_COUNT", 20_000, 1, 200_000);
 /** The bound of every wait: an event crosses vCPUs in tens of ms under TCG. */
 const WAIT_MS = 5000;
 /** Steps between full status scans of dom0 (~150 hypercalls each). */
@@ -73,17 +61,6 @@ const MAX_PROBLEMS = 20;
 const DOMID_XEN = 0x7ff2;
 const DOMID_IO = 0x7ff1;
 const DOMID_INVALID = 0x7ff4;
-
-/** mulberry32: small, seeded, so a failing run replays from its seed. */
-function generator(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) | 0;
-    let t = Math.imul(state ^ (state >>> 15), 1 | state);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Values the argument checks must refuse before any ioctl (EINVAL). */
 const NOT_UINT = [
@@ -185,7 +162,7 @@ Deno.test({
     (available ? "" : ` [ignored: ${reason ?? "no Xen device"}]`),
   ignore: !available,
   async fn(): Promise<void> {
-    const rand = generator(SEED);
+    const rand = prng(SEED);
     const pick = <T>(list: readonly T[]): T =>
       list[Math.floor(rand() * list.length)];
 
