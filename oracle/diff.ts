@@ -103,6 +103,8 @@ const VIRQS = [
   0x8000_0000,
   0xffff_ffff,
 ];
+/** Read sizes with nothing to round to (0..3) or over Linux's 4096 cap. */
+const ODD_READ_COUNTS = [0, 1, 2, 3, 4097, 4099, 8191];
 /** Literal ports: the reserved one, the 2-level edge, beyond every limit. */
 const ABS_PORTS = [0, 4095, 4096, 70000, 0xffff_ffff];
 
@@ -329,6 +331,11 @@ export function generateSteps(
         break;
       case "read": {
         const step: StepInput = { handle: handle(), op: "read", args: {} };
+        // Odd counts, as a program with a short or long buffer reads: none
+        // of whole ports (0..3), or beyond Linux's 4096-byte cap. Never a
+        // partial read of whole ports: which ports it returns would depend
+        // on the order events arrived from different vCPUs.
+        if (random() < 0.2) step.args.count = pick(ODD_READ_COUNTS);
         if (options.coalesceReads) step.timing = "coalesce";
         push(step);
         break;

@@ -203,7 +203,10 @@ export class StepRunner {
         await this.#host.settle(
           (args.settleMs as number | undefined) ?? this.#host.readSettleMs,
         );
-        return this.#drain(handle);
+        const count = args.count as number | undefined;
+        return count === undefined
+          ? this.#drain(handle)
+          : this.#readOnce(handle, count);
       }
       case "settle":
         await this.#host.settle(args.ms as number);
@@ -301,6 +304,24 @@ export class StepRunner {
 
   #handle(step: StepInput): OracleHandle {
     return this.#slot(step).handle;
+  }
+
+  /**
+   * One `read(2)` of `count` bytes, as a program with an odd buffer makes
+   * it: Linux rounds the count down to whole ports (below 4 it reads
+   * nothing, even on an overflowed ring) and caps it at 4096 bytes.
+   */
+  #readOnce(handle: OracleHandle, count: number): JsonValue {
+    const buffer = new Uint8Array(count);
+    const n = handle.read(buffer) ?? 0;
+    const view = new DataView(buffer.buffer);
+    const ports: JsonValue[] = [];
+    for (let at = 0; at + 4 <= n; at += 4) {
+      const port = view.getUint32(at, true);
+      this.refs.seen("local", port);
+      ports.push(this.refs.encodePort("local", port));
+    }
+    return ports;
   }
 
   /** Reads without blocking until the ring is empty. */

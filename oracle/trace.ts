@@ -337,7 +337,13 @@ export interface ParseOptions {
   requireOutcomes?: boolean;
 }
 
-type ArgKind = "domain" | "port" | "uint" | "ms";
+/**
+ * The largest `count` a `read` step may ask for: Linux caps each read at
+ * 4096 bytes, so anything larger only checks the cap.
+ */
+const MAX_READ_BYTES = 65_536;
+
+type ArgKind = "domain" | "port" | "uint" | "ms" | "bytes";
 
 /** Each op's arguments: name → kind, and whether the op takes a handle. */
 const SCHEMA: Record<
@@ -357,7 +363,11 @@ const SCHEMA: Record<
   "unmask": { handle: true, args: { port: "port" } },
   "reset": { handle: true, args: {} },
   "restrict_domid": { handle: true, args: { domid: "domain" } },
-  "read": { handle: true, args: { settleMs: "ms" }, optional: ["settleMs"] },
+  "read": {
+    handle: true,
+    args: { settleMs: "ms", count: "bytes" },
+    optional: ["settleMs", "count"],
+  },
   "settle": { handle: false, args: { ms: "ms" } },
   "hc.status": { handle: false, args: { domain: "domain", port: "port" } },
   "hc.alloc_unbound": {
@@ -568,6 +578,13 @@ export function checkStep(value: unknown, index: number): TraceStep | string {
         checked = isInt(arg) && arg >= 0 && arg <= 60_000
           ? arg
           : `"${name}" must be milliseconds in 0..60000, got ${describe(arg)}`;
+        break;
+      case "bytes":
+        checked = isInt(arg) && arg >= 0 && arg <= MAX_READ_BYTES
+          ? arg
+          : `"${name}" must be bytes in 0..${MAX_READ_BYTES}, got ${
+            describe(arg)
+          }`;
         break;
     }
     if (typeof checked === "string") return `op ${op}: ${checked}`;
