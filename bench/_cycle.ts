@@ -3,6 +3,8 @@
 // (upcall, scan or queue walk, mask, clear) → unmask cycle on the last one.
 
 import { type FifoAbi, Hypervisor, LinuxGuest } from "../model.ts";
+import { MemoryXen } from "../backends/memory/mod.ts";
+import type { EventChannelHandle } from "../handle.ts";
 import { FifoConsumer } from "../backends/memory/hypervisor/guest_fifo.ts";
 import { TwoLevelConsumer } from "../backends/memory/hypervisor/guest_2l.ts";
 
@@ -110,6 +112,52 @@ export function makeHypercallCycle(options: CycleOptions): Cycle {
     run(): void {
       xen.send(sender, senderPort);
       xen.unmask(0, receiverPort);
+    },
+    delivered: () => delivered,
+  };
+}
+
+/**
+ * The same round trip through the public API, as a user writes it: `a` and
+ * `b` are `EventChannelHandle`s on the `memory` backend, `b` in dom0 holding
+ * the receiving end of an interdomain channel from `a` (in a domU, or in dom0
+ * for loopback when `domains` is 1), and one run is
+ * `a.notify(p); const q = b.poll(); b.unmask(q)`. `ports` channels are bound
+ * first (spread over the domUs as {@linkcode makeCycle} does); the round
+ * trip runs on the last one.
+ *
+ * @param options Ports, domains and ABI.
+ * @returns The cycle.
+ */
+export function makePublicCycle(options: CycleOptions): Cycle {
+  const { ports, domains, eventAbi } = options;
+  const host = new MemoryXen({ eventAbi, bootPorts: false });
+  for (let id = 1; id < domains; id++) {
+    host.createDomain({ domain: id, maxEvtchnPort: 4095, bootPorts: false });
+  }
+  const b = host.open(0);
+  const senders: EventChannelHandle[] = [host.open(0)];
+  for (let id = 1; id < domains; id++) senders.push(host.open(id));
+  let a = senders[0], p = 0;
+  for (let bound = 0; bound < ports;) {
+    const domU = domains > 1 ? 1 + (bound % (domains - 1)) : 0;
+    a = senders[domU];
+    p = a.bindUnboundPort(0);
+    b.bindInterdomain(domU, p);
+    // Xen marks the new port pending: take that event and re-enable it.
+    b.unmask(b.poll()!);
+    bound += domU === 0 ? 2 : 1;
+  }
+  let delivered = 0;
+  const sender = a, port = p;
+  return {
+    run(): void {
+      sender.notify(port);
+      const q = b.poll();
+      if (q !== undefined) {
+        delivered++;
+        b.unmask(q);
+      }
     },
     delivered: () => delivered,
   };
