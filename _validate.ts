@@ -8,6 +8,15 @@ import { EventChannelError } from "./errors.ts";
 export const UINT32_MAX = 0xffff_ffff;
 
 /**
+ * Whether `value` is a uint32 number: what {@linkcode checkUint} accepts with
+ * `max` = `UINT32_MAX`, tested without a call into it (no coercion: the
+ * `typeof` comes first).
+ */
+export function isUint32(value: unknown): value is number {
+  return typeof value === "number" && value >>> 0 === value;
+}
+
+/**
  * Returns `value` if it is an integer in `[0, max]`; otherwise throws
  * `EventChannelError` with `EINVAL` naming `op` and `argument`.
  */

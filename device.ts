@@ -47,6 +47,18 @@ export interface EventChannelDevice {
   /** `write()`: re-enables (unmasks) each listed port this device owns. */
   write(buffer: Uint8Array): number;
   /**
+   * Optional: `read()` of one entry without a buffer, the handle's `poll`
+   * fast path: the port, or -1 where `read` would return `null`; throws as
+   * `read` does. A backend without it is read through a 4-byte buffer.
+   */
+  readPort?(): number;
+  /**
+   * Optional: `write()` of one port without a buffer, the handle's `unmask`
+   * fast path; the port is a checked uint32. A backend without it is written
+   * a 4-byte buffer.
+   */
+  writePort?(port: number): void;
+  /**
    * Resolves once `read` has something to report (entries or an error), or
    * when `signal` aborts, or when the device is closed. It may resolve early;
    * callers read again and wait again.

@@ -8,7 +8,7 @@
 import type { EventChannelDevice } from "./device.ts";
 import { EventChannelError } from "./errors.ts";
 import { DOMID_MAX } from "./xen/domid.ts";
-import { checkUint, UINT32_MAX } from "./_validate.ts";
+import { checkUint, isUint32, UINT32_MAX } from "./_validate.ts";
 
 /** Options for waiting on a handle. */
 export interface WaitOptions {
@@ -40,12 +40,15 @@ function checkBuffer(op: string, buffer: unknown): Uint8Array {
   return buffer;
 }
 
+/** What `undefined` wait options stand for: shared, so none is allocated. */
+const NO_WAIT_OPTIONS: WaitOptions = Object.freeze({});
+
 /**
  * Wait options: `undefined`, or an object whose `signal` is `undefined` or
  * an `AbortSignal`; otherwise `EINVAL`, before anything waits.
  */
 function checkWaitOptions(op: string, options: unknown): WaitOptions {
-  if (options === undefined) return {};
+  if (options === undefined) return NO_WAIT_OPTIONS;
   if (typeof options !== "object" || options === null) {
     throw new EventChannelError(op, "EINVAL", {
       argument: "options",
@@ -108,6 +111,8 @@ export class EventChannelHandle implements Disposable, AsyncDisposable {
   #released: Promise<void> | undefined;
   #one = new Uint8Array(4);
   #oneView = new DataView(this.#one.buffer);
+  /** The device's one-port `read`/`write`, when it has them. */
+  #direct: boolean;
 
   /**
    * Wraps a backend device. Use a backend's `open` rather than this.
@@ -116,6 +121,8 @@ export class EventChannelHandle implements Disposable, AsyncDisposable {
    */
   constructor(device: EventChannelDevice) {
     this.#device = device;
+    this.#direct = typeof device.readPort === "function" &&
+      typeof device.writePort === "function";
   }
 
   /** The backend's name, such as `"memory"` or `"linux"`. */
@@ -206,8 +213,10 @@ export class EventChannelHandle implements Disposable, AsyncDisposable {
    * @throws {EventChannelError} `ENOTCONN` when this handle does not own it.
    */
   notify(port: number): void {
-    const op = "notify";
-    this.#open(op).notify(checkUint(op, "port", port, UINT32_MAX));
+    const device = this.#open("notify");
+    device.notify(
+      isUint32(port) ? port : checkUint("notify", "port", port, UINT32_MAX),
+    );
   }
 
   /**
@@ -217,9 +226,13 @@ export class EventChannelHandle implements Disposable, AsyncDisposable {
    * @param port The port.
    */
   unmask(port: number): void {
-    const op = "unmask";
-    const device = this.#open(op);
-    this.#oneView.setUint32(0, checkUint(op, "port", port, UINT32_MAX), true);
+    const device = this.#open("unmask");
+    if (!isUint32(port)) checkUint("unmask", "port", port, UINT32_MAX);
+    if (this.#direct) {
+      device.writePort!(port);
+      return;
+    }
+    this.#oneView.setUint32(0, port, true);
     device.write(this.#one);
   }
 
@@ -282,7 +295,12 @@ export class EventChannelHandle implements Disposable, AsyncDisposable {
    * @throws {EventChannelError} `EFBIG` after the ring overflowed.
    */
   poll(): number | undefined {
-    const n = this.#open("read").read(this.#one);
+    const device = this.#open("read");
+    if (this.#direct) {
+      const port = device.readPort!();
+      return port < 0 ? undefined : port;
+    }
+    const n = device.read(this.#one);
     return n === 4 ? this.#oneView.getUint32(0, true) : undefined;
   }
 

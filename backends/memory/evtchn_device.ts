@@ -16,6 +16,10 @@ import type { LinuxGuest } from "./linux_guest.ts";
 const UNRESTRICTED = 0xffff;
 /** Reads and writes are capped at `PAGE_SIZE` bytes. */
 const PAGE_SIZE = 4096;
+/** A port in {@linkcode MemoryEvtchnDevice}'s table: bound here, enabled. */
+const ENABLED = 1;
+/** Bound here, fired and not yet written back (disabled). */
+const DISABLED = 2;
 
 /**
  * One open `/dev/xen/evtchn` in a modelled Linux guest.
@@ -38,8 +42,14 @@ export class MemoryEvtchnDevice implements EventChannelDevice {
   /** Always `"memory"`. */
   readonly backend = "memory";
   #linux: LinuxGuest;
-  /** port → enabled (false while fired and not yet written back). */
-  #ports = new Map<number, boolean>();
+  /**
+   * Per port, indexed by port number (no hashing per event): 0 when not
+   * bound on this file description, else ENABLED or DISABLED (fired and not
+   * yet written back). Grows by doubling to cover the highest port bound.
+   */
+  #bound = new Uint8Array(64);
+  /** Ports bound on this file description. */
+  #count = 0;
   #ring = new Uint32Array(0);
   #cons = 0;
   #prod = 0;
@@ -65,7 +75,17 @@ export class MemoryEvtchnDevice implements EventChannelDevice {
 
   /** Ports bound on this file description, ascending. */
   get ports(): number[] {
-    return [...this.#ports.keys()].sort((a, b) => a - b);
+    const ports: number[] = [];
+    const bound = this.#bound;
+    for (let port = 0; port < bound.length; port++) {
+      if (bound[port] !== 0) ports.push(port);
+    }
+    return ports;
+  }
+
+  /** Whether `port` is bound on this file description. */
+  #has(port: number): boolean {
+    return port < this.#bound.length && this.#bound[port] !== 0;
   }
 
   /** Ring entries not yet read. */
@@ -146,8 +166,16 @@ export class MemoryEvtchnDevice implements EventChannelDevice {
 
   /** `evtchn_bind_to_user`: own the port, grow the ring, bind the IRQ. */
   #bindToUser(port: number): void {
-    this.#ports.set(port, true);
-    if (this.#ports.size > this.#ring.length) this.#resizeRing();
+    if (port >= this.#bound.length) {
+      let size = this.#bound.length;
+      while (size <= port) size *= 2;
+      const bigger = new Uint8Array(size);
+      bigger.set(this.#bound);
+      this.#bound = bigger;
+    }
+    if (this.#bound[port] === 0) this.#count++;
+    this.#bound[port] = ENABLED;
+    if (this.#count > this.#ring.length) this.#resizeRing();
     this.#linux.bindBalanced(port, this.#onInterrupt, true);
   }
 
@@ -170,7 +198,7 @@ export class MemoryEvtchnDevice implements EventChannelDevice {
 
   /** `evtchn_interrupt`: disable the port and queue it, or overflow. */
   #interrupt(port: number): void {
-    if (this.#ports.has(port)) this.#ports.set(port, false);
+    if (this.#has(port)) this.#bound[port] = DISABLED;
     if (this.#prod - this.#cons < this.#ring.length) {
       this.#ring[this.#prod & (this.#ring.length - 1)] = port;
       const wasEmpty = this.#prod === this.#cons;
@@ -183,6 +211,7 @@ export class MemoryEvtchnDevice implements EventChannelDevice {
   }
 
   #wake(): void {
+    if (this.#waiters.size === 0) return; // the common case: nobody waits
     const waiters = [...this.#waiters];
     this.#waiters.clear();
     for (const wake of waiters) wake();
@@ -196,7 +225,7 @@ export class MemoryEvtchnDevice implements EventChannelDevice {
         detail: `beyond the kernel's ${this.#linux.nrChannels} channels`,
       });
     }
-    if (!this.#ports.has(port)) {
+    if (!this.#has(port)) {
       throw new EventChannelError("unbind", "ENOTCONN", {
         argument: "port",
         value: port,
@@ -207,12 +236,13 @@ export class MemoryEvtchnDevice implements EventChannelDevice {
   }
 
   #unbindFromUser(port: number): void {
-    this.#ports.delete(port);
+    this.#bound[port] = 0;
+    this.#count--;
     this.#linux.unbind(port);
   }
 
   notify(port: number): void {
-    if (!this.#ports.has(port)) {
+    if (!this.#has(port)) {
       throw new EventChannelError("notify", "ENOTCONN", {
         argument: "port",
         value: port,
@@ -258,25 +288,70 @@ export class MemoryEvtchnDevice implements EventChannelDevice {
     const available = this.#prod - this.#cons;
     if (available === 0) return null;
     count = Math.min(count >>> 2, available);
-    const view = new DataView(buffer.buffer, buffer.byteOffset, count * 4);
-    for (let i = 0; i < count; i++) {
-      view.setUint32(i * 4, this.#entry(this.#cons + i), true);
+    // Little-endian u32s, byte by byte: no view allocated per read.
+    for (let i = 0, at = 0; i < count; i++, at += 4) {
+      const port = this.#entry(this.#cons + i);
+      buffer[at] = port;
+      buffer[at + 1] = port >>> 8;
+      buffer[at + 2] = port >>> 16;
+      buffer[at + 3] = port >>> 24;
     }
-    this.#cons += count;
+    this.#consumed(this.#cons + count);
     return count * 4;
+  }
+
+  /**
+   * `read()` of one entry into a 4-byte buffer, without the buffer: the
+   * port, or -1 where `read` returns `null`.
+   *
+   * @returns The next port, or -1 when the ring is empty.
+   * @throws {EventChannelError} `EFBIG` after an overflow, as `read`.
+   */
+  readPort(): number {
+    if (this.#overflow) {
+      throw new EventChannelError("read", "EFBIG", {
+        detail: "the ring overflowed; reset the handle",
+      });
+    }
+    const cons = this.#cons;
+    if (this.#prod === cons) return -1;
+    const port = this.#ring[cons & (this.#ring.length - 1)];
+    this.#consumed(cons + 1);
+    return port;
+  }
+
+  /**
+   * Moves the consumer index; a drained ring starts over at slot 0, which
+   * no reader can tell (only `prod - cons` and the order of entries show)
+   * and keeps the slots in use in cache however large the ring has grown.
+   */
+  #consumed(cons: number): void {
+    if (cons === this.#prod) this.#prod = cons = 0;
+    this.#cons = cons;
   }
 
   write(buffer: Uint8Array): number {
     const count = Math.min(buffer.length & ~3, PAGE_SIZE);
-    const view = new DataView(buffer.buffer, buffer.byteOffset, count);
     for (let i = 0; i < count; i += 4) {
-      const port = view.getUint32(i, true);
-      if (this.#ports.get(port) === false) {
-        this.#ports.set(port, true);
-        this.#linux.lateEoi(port);
-      }
+      this.writePort(
+        (buffer[i] | (buffer[i + 1] << 8) | (buffer[i + 2] << 16) |
+          (buffer[i + 3] << 24)) >>> 0,
+      );
     }
     return count;
+  }
+
+  /**
+   * `write()` of one port, without the buffer: re-enables it if it is bound
+   * here and fired.
+   *
+   * @param port The port (a uint32).
+   */
+  writePort(port: number): void {
+    if (port < this.#bound.length && this.#bound[port] === DISABLED) {
+      this.#bound[port] = ENABLED;
+      this.#linux.lateEoi(port);
+    }
   }
 
   readable(signal: AbortSignal): Promise<void> {

@@ -4,7 +4,13 @@
 // project's real-Xen VM.
 
 import assert from "node:assert/strict";
-import { MemoryXen, VIRQ } from "../../mod.ts";
+import {
+  type EventChannelDevice,
+  EventChannelError,
+  EventChannelHandle,
+  MemoryXen,
+  VIRQ,
+} from "../../mod.ts";
 import { MemoryEvtchnDevice } from "../../model.ts";
 import { assertErrno } from "../_assert.ts";
 
@@ -132,4 +138,79 @@ Deno.test("destroying a peer domain leaves dom0's port unbound", async () => {
   assert.equal(hc.status(0, port).status, "unbound");
   dom0.notify(port); // dropped, like Xen
   assertErrno(() => hc.status(4, offered), "status", "ESRCH");
+});
+
+/** The same device without its one-port `readPort`/`writePort`. */
+function withoutFastPath(device: MemoryEvtchnDevice): EventChannelDevice {
+  return {
+    backend: device.backend,
+    bindUnboundPort: (d) => device.bindUnboundPort(d),
+    bindInterdomain: (d, p) => device.bindInterdomain(d, p),
+    bindVirq: (v) => device.bindVirq(v),
+    unbind: (p) => device.unbind(p),
+    notify: (p) => device.notify(p),
+    reset: () => device.reset(),
+    restrictDomain: (d) => device.restrictDomain(d),
+    read: (b) => device.read(b),
+    write: (b) => device.write(b),
+    readable: (s) => device.readable(s),
+    close: () => device.close(),
+  };
+}
+
+Deno.test("poll and unmask: the one-port path and the 4-byte buffer path agree", () => {
+  for (const eventAbi of ["fifo", "2l"] as const) {
+    // Two identical hosts; dom0's receiving handle reads its device directly
+    // on one and through read/write buffers on the other.
+    const run = (direct: boolean): string[] => {
+      const xen = new MemoryXen({ eventAbi });
+      xen.createDomain({ domain: 1 });
+      const device = new MemoryEvtchnDevice(xen.guest(0)!);
+      const b = new EventChannelHandle(
+        direct ? device : withoutFastPath(device),
+      );
+      const a = xen.open(1);
+      const log: string[] = [];
+      const step = (what: string, f: () => unknown): void => {
+        try {
+          log.push(`${what} ${JSON.stringify(f() ?? null)}`);
+        } catch (error) {
+          assert.ok(error instanceof EventChannelError);
+          log.push(`${what} ${error.op} ${error.code}`);
+        }
+      };
+      const ports: number[] = [], locals: number[] = [];
+      for (let i = 0; i < 70; i++) {
+        const offered = a.bindUnboundPort(0);
+        ports.push(offered);
+        const local = b.bindInterdomain(1, offered);
+        locals.push(local);
+        log.push(`bind ${local}`);
+      }
+      let seed = 7;
+      const next = (n: number): number => {
+        seed = (seed * 1103515245 + 12345) >>> 0;
+        return (seed >>> 16) % n; // the high bits: the low ones cycle
+      };
+      for (let i = 0; i < 5000; i++) {
+        const pick = next(10);
+        if (pick < 3) step("notify", () => a.notify(ports[next(ports.length)]));
+        // Phases of 1024 steps without reads let the ring fill up.
+        else if (pick < 6 && (i >> 10) % 2 === 1) step("poll", () => b.poll());
+        else if (pick < 9) {
+          // Mostly its own ports, read or not (an unmask before the read
+          // lets the port fire again: the ring can overflow).
+          const port = next(4) ? locals[next(locals.length)] : next(200);
+          step("unmask", () => b.unmask(port));
+        } else if (next(100) === 0) step("reset", () => b.reset());
+        else step("queued", () => device.queued);
+      }
+      void a.close();
+      void b.close();
+      return log;
+    };
+    const direct = run(true), buffered = run(false);
+    assert.ok(direct.some((line) => line.endsWith("EFBIG")), "overflowed");
+    assert.deepEqual(direct, buffered, eventAbi);
+  }
 });

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { checkUint, UINT32_MAX } from "../../../_validate.ts";
+import { checkUint, isUint32, UINT32_MAX } from "../../../_validate.ts";
 import { EventChannelError } from "../../../errors.ts";
 import type { ChannelStatus } from "../../../hypercalls.ts";
 import {
@@ -214,8 +214,8 @@ export class Hypervisor {
   }
 
   #validPort(op: string, d: Domain, port: number, argument = "port"): number {
-    checkUint(op, argument, port, UINT32_MAX);
-    if (!d.isValid(port)) {
+    if (!isUint32(port)) checkUint(op, argument, port, UINT32_MAX);
+    if (!(port < d.validEvtchns)) {
       throw new EventChannelError(op, "EINVAL", {
         argument,
         value: port,
@@ -493,25 +493,53 @@ export class Hypervisor {
         detail: "port is Xen's",
       });
     }
+    if (this.#send(d, port) !== 0) {
+      throw new EventChannelError(op, "EINVAL", {
+        argument: "port",
+        value: port,
+        detail: "only interdomain, IPI and unbound ports can send",
+      });
+    }
+  }
+
+  /**
+   * `EVTCHNOP_send` as a guest kernel issues it when it ignores the result
+   * (Linux's `notify_remote_via_evtchn`): the same effects as
+   * {@linkcode Hypervisor.send}, without building an error. Nothing is
+   * assumed of the arguments: a caller that is not a domain gives -3
+   * (`-ESRCH`), a port that is not a valid, guest-owned, sending port -22
+   * (`-EINVAL`), and then nothing changes.
+   *
+   * @param caller The calling domain.
+   * @param port The local port.
+   * @returns 0, or Xen's negative errno.
+   */
+  sendQuiet(caller: number, port: number): number {
+    const d = this.#domains[caller];
+    if (d === undefined) return -3;
+    if (
+      !isUint32(port) || port >= d.validEvtchns || d.xenConsumer[port] !== 0
+    ) return -22;
+    return this.#send(d, port);
+  }
+
+  /** `evtchn_send` past the checks of its argument: 0 or -EINVAL. */
+  #send(d: Domain, port: number): number {
     switch (d.state[port]) {
       case ECS.INTERDOMAIN: {
         const rd = this.#domains[d.remoteDomain[port]]!;
         const rport = d.remotePort[port];
         if (rd.xenConsumer[rport]) this.xenNotifications++;
         else rd.setPending(rport, rd.notifyVcpu[rport]);
-        return;
+        return 0;
       }
       case ECS.IPI:
         d.setPending(port, d.notifyVcpu[port]);
-        return;
+        return 0;
       case ECS.UNBOUND:
-        return;
+        return 0;
       default:
-        throw new EventChannelError(op, "EINVAL", {
-          argument: "port",
-          value: port,
-          detail: "only interdomain, IPI and unbound ports can send",
-        });
+        return -22;
     }
   }
 
