@@ -41,8 +41,11 @@ test("ping measures round trips over a loopback channel", async () => {
   const ping = JSON.parse(stdout);
   assert.equal(ping.count, 50);
   const { min, median, p99, max } = ping.latencyUs;
+  // min may be 0: dom0's clock (Xen's pvclock, clamped to stay monotonic
+  // across vCPUs whose emulated TSCs drift apart under TCG) can stand still
+  // across a fast round trip; seen in 3 of 25 runs on a loaded host.
   assert.ok(
-    0 < min && min <= median && median <= p99 && p99 <= max,
+    0 <= min && min <= median && median <= p99 && p99 <= max && max > 0,
     JSON.stringify(ping.latencyUs),
   );
 });
