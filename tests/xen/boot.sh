@@ -224,7 +224,7 @@ if [ "$FOLLOW" = 1 ]; then
   # tail -F waits for the files to appear and ends once QEMU is gone (after
   # a last read), so everything dom0 wrote before the end is shown.
   tail -s 0.2 -n +1 -F --pid="$QPID" "$RUNDIR/stdout" 2>/dev/null & FPIDS+=($!)
-  tail -s 0.2 -n +1 -F --pid="$QPID" "$RUNDIR/stderr" 2>/dev/null >&2 & FPIDS+=($!)
+  tail -s 0.2 -n +1 -F --pid="$QPID" "$RUNDIR/stderr" >&2 2>/dev/null & FPIDS+=($!)
 fi
 
 stage="booting Xen"
@@ -259,7 +259,9 @@ fi
 
 emit_output() {
   if [ "$FOLLOW" = 1 ]; then
-    wait "${FPIDS[@]}" 2>/dev/null   # already streamed; let the tails finish
+    # streamed already; let the tails finish (a tail of a file dom0 never
+    # wrote, such as an empty stderr, exits 1: not the command's status)
+    wait "${FPIDS[@]}" 2>/dev/null || true
     return 0
   fi
   [ -f "$RUNDIR/stdout" ] && cat "$RUNDIR/stdout"
