@@ -157,14 +157,16 @@ export function generateSteps(
     const r = random();
     if (use === "status") {
       // rel ports the trace is all but sure to have allocated (storage
-      // exists on every host), below the first edge of a real dom0 (27+37)
+      // exists on every host), within dom0's first storage bucket after
+      // the kernel's own ports (the kernel profile's boot ports)
       if (r < 0.8 && sure > 0) return { rel: int(Math.min(sure, 36)) };
       return { abs: pick([0, 70000]) };
     }
-    // Below 990 the absolute port stays under 1024 on every host (the first
-    // user port is 25..27), inside the first FIFO event-array page: a FIFO
-    // dom0 refuses unbind beyond its pages × 1024 with EINVAL, and how many
-    // pages it has depends on everything bound since boot.
+    // Below 990 the absolute port stays inside the first FIFO event-array
+    // page on every host we know (the kernel's own ports come first, see
+    // the kernel profile): a trace saved from a run then replays on hosts
+    // whose event arrays grew differently since boot (unbind beyond pages
+    // × 1024 is EINVAL).
     if (r < 0.8 && local > 0) return { rel: int(Math.min(local + 2, 990)) };
     if (use === "bind") return { abs: pick([0, 4096, 70000]) };
     return { abs: pick(ABS_PORTS) };
