@@ -6,7 +6,7 @@ import { defineConformance } from "./suite.ts";
 
 for (const eventAbi of ["fifo", "2l"] as const) {
   let xen: MemoryXen | undefined;
-  /** One modelled host per ABI, made on first use (so `--filter` works). */
+  /** The case's modelled host, booted on first use; each case gets its own. */
   const host = (): MemoryXen => {
     if (xen === undefined) {
       xen = new MemoryXen({ eventAbi });
@@ -27,6 +27,9 @@ for (const eventAbi of ["fifo", "2l"] as const) {
     hypercalls: () => host().hypercalls(0),
     secondDomain: () => (host(), 7),
     freeVirq: VIRQ.DEBUGGER,
+    beforeEach: () => {
+      xen = undefined;
+    },
   });
 
   defineConformance({
@@ -38,6 +41,10 @@ for (const eventAbi of ["fifo", "2l"] as const) {
     peerDomain: 0,
     settle: () => Promise.resolve(),
     hypercalls: () => host().hypercalls(0),
+    secondDomain: () => (host(), 7),
     freeVirq: VIRQ.TBUF,
+    beforeEach: () => {
+      xen = undefined;
+    },
   });
 }
