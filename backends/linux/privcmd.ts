@@ -15,7 +15,11 @@
 
 import { EventChannelError } from "../../errors.ts";
 import { checkUint, UINT32_MAX } from "../../_validate.ts";
-import type { ChannelStatus, Dom0Hypercalls } from "../../hypercalls.ts";
+import {
+  type ChannelStatus,
+  type Dom0Hypercalls,
+  refuseControlDomainReset,
+} from "../../hypercalls.ts";
 import {
   DOMID_FIRST_RESERVED,
   DOMID_MAX,
@@ -417,13 +421,8 @@ export class PrivcmdHypercalls implements Dom0Hypercalls, Disposable {
     const op = "reset";
     this.#live(op);
     const dom = checkUint(op, "dom", domain, DOMID_MAX);
-    if (dom === 0 || dom === DOMID_SELF) {
-      throw new EventChannelError(op, "EPERM", {
-        argument: "dom",
-        value: dom,
-        detail: "refusing to reset the control domain's own event channels",
-      });
-    }
+    // privcmd issues hypercalls as the domain it runs in: dom0.
+    refuseControlDomainReset(0, dom);
     encodeReset(this.#view, dom);
     this.#eventChannelOp(op, () => ["dom", dom]);
   }
