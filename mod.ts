@@ -36,6 +36,13 @@ export type { EventChannelDevice } from "./device.ts";
 export { EventChannelError, type EventChannelErrorOptions } from "./errors.ts";
 export type { ChannelStatus, Dom0Hypercalls } from "./hypercalls.ts";
 export {
+  assertNoFindings,
+  type Finding,
+  type FindingCode,
+  type FindingSeverity,
+  formatFindings,
+  type HasFindings,
+  type LintOptions,
   type MemoryDomainOptions,
   MemoryXen,
   type MemoryXenOptions,

@@ -33,6 +33,7 @@ export {
   Hypervisor,
   type KernelEventAbi,
   type KernelProfile,
+  Linter,
   LinuxGuest,
   type LinuxGuestOptions,
   MemoryEvtchnDevice,

@@ -11,6 +11,7 @@ import type { EventChannelDevice } from "../../device.ts";
 import { EventChannelError } from "../../errors.ts";
 import { DOMID_FIRST_RESERVED, DOMID_SELF } from "../../xen/domid.ts";
 import type { LinuxGuest } from "./linux_guest.ts";
+import type { Linter } from "./lint.ts";
 
 /** `UNRESTRICTED_DOMID` in drivers/xen/evtchn.c. */
 const UNRESTRICTED = 0xffff;
@@ -58,14 +59,25 @@ export class MemoryEvtchnDevice implements EventChannelDevice {
   #waiters = new Set<() => void>();
   #onInterrupt = (port: number): void => this.#interrupt(port);
   #closed = false;
+  /** Lint mode's recorder, or `undefined` (lint off: one check per op). */
+  #lint: Linter | undefined;
+  /** This handle's number for the linter. */
+  #lintId = -1;
 
   /**
    * Opens the device in a guest.
    *
    * @param linux The guest kernel the device lives in.
+   * @param lint Lint mode's recorder, when on (see `MemoryXen`'s `lint`).
    */
-  constructor(linux: LinuxGuest) {
+  constructor(linux: LinuxGuest, lint?: Linter) {
     this.#linux = linux;
+    if (lint !== undefined) {
+      this.#lint = lint;
+      lint.op();
+      this.#lintId = lint.opened(linux.domain);
+      this.#onInterrupt = (port: number): void => this.#lintInterrupt(port);
+    }
   }
 
   /** Current ring size in entries (0 until the first bind). */
@@ -116,6 +128,7 @@ export class MemoryEvtchnDevice implements EventChannelDevice {
 
   bindUnboundPort(remoteDomain: number): number {
     const op = "bind_unbound_port";
+    this.#lint?.op();
     this.#checkUnrestricted(op);
     const linux = this.#linux;
     const port = this.#hypercall(
@@ -128,6 +141,7 @@ export class MemoryEvtchnDevice implements EventChannelDevice {
 
   bindInterdomain(remoteDomain: number, remotePort: number): number {
     const op = "bind_interdomain";
+    this.#lint?.op();
     if (this.#restrict !== UNRESTRICTED && this.#restrict !== remoteDomain) {
       throw new EventChannelError(op, "EACCES", {
         argument: "remote_domain",
@@ -146,6 +160,7 @@ export class MemoryEvtchnDevice implements EventChannelDevice {
 
   bindVirq(virq: number): number {
     const op = "bind_virq";
+    this.#lint?.op();
     this.#checkUnrestricted(op);
     const linux = this.#linux;
     const port = this.#hypercall(
@@ -166,6 +181,7 @@ export class MemoryEvtchnDevice implements EventChannelDevice {
 
   /** `evtchn_bind_to_user`: own the port, grow the ring, bind the IRQ. */
   #bindToUser(port: number): void {
+    this.#lint?.allocated(this.#lintId, this.#linux.domain, port);
     if (port >= this.#bound.length) {
       let size = this.#bound.length;
       while (size <= port) size *= 2;
@@ -210,6 +226,17 @@ export class MemoryEvtchnDevice implements EventChannelDevice {
     }
   }
 
+  /** `#interrupt` in lint mode: records the delivery or the drop. */
+  #lintInterrupt(port: number): void {
+    const lint = this.#lint!;
+    if (this.#prod - this.#cons >= this.#ring.length) {
+      lint.dropped(this.#lintId, port);
+    } else if (this.#has(port)) {
+      lint.delivered(this.#lintId, port);
+    }
+    this.#interrupt(port);
+  }
+
   #wake(): void {
     if (this.#waiters.size === 0) return; // the common case: nobody waits
     const waiters = [...this.#waiters];
@@ -218,6 +245,7 @@ export class MemoryEvtchnDevice implements EventChannelDevice {
   }
 
   unbind(port: number): void {
+    this.#lint?.op();
     if (port >= this.#linux.nrChannels) {
       throw new EventChannelError("unbind", "EINVAL", {
         argument: "port",
@@ -236,12 +264,14 @@ export class MemoryEvtchnDevice implements EventChannelDevice {
   }
 
   #unbindFromUser(port: number): void {
+    this.#lint?.unbinding(this.#lintId, this.#linux.domain, port);
     this.#bound[port] = 0;
     this.#count--;
     this.#linux.unbind(port);
   }
 
   notify(port: number): void {
+    if (this.#lint !== undefined) this.#lintNotify(port);
     if (!this.#has(port)) {
       throw new EventChannelError("notify", "ENOTCONN", {
         argument: "port",
@@ -252,7 +282,18 @@ export class MemoryEvtchnDevice implements EventChannelDevice {
     this.#linux.notify(port);
   }
 
+  /** Lint mode's side of `notify`, out of the hot path. */
+  #lintNotify(port: number): void {
+    const lint = this.#lint!;
+    lint.op();
+    if (this.#has(port)) lint.notified(this.#lintId, this.#linux.domain, port);
+  }
+
   reset(): void {
+    if (this.#lint !== undefined) {
+      this.#lint.op();
+      this.#lint.ringReset(this.#lintId);
+    }
     this.#cons = 0;
     this.#prod = 0;
     this.#overflow = false;
@@ -260,6 +301,7 @@ export class MemoryEvtchnDevice implements EventChannelDevice {
 
   restrictDomain(domain: number): void {
     const op = "restrict_domid";
+    this.#lint?.op();
     if (this.#restrict !== UNRESTRICTED) {
       throw new EventChannelError(op, "EACCES", {
         argument: "domid",
@@ -278,6 +320,7 @@ export class MemoryEvtchnDevice implements EventChannelDevice {
   }
 
   read(buffer: Uint8Array): number | null {
+    if (this.#lint !== undefined) this.#lint.op();
     let count = Math.min(buffer.length & ~3, PAGE_SIZE);
     if (count === 0) return 0;
     if (this.#overflow) {
@@ -308,6 +351,7 @@ export class MemoryEvtchnDevice implements EventChannelDevice {
    * @throws {EventChannelError} `EFBIG` after an overflow, as `read`.
    */
   readPort(): number {
+    if (this.#lint !== undefined) this.#lint.op();
     if (this.#overflow) {
       throw new EventChannelError("read", "EFBIG", {
         detail: "the ring overflowed; reset the handle",
@@ -331,12 +375,14 @@ export class MemoryEvtchnDevice implements EventChannelDevice {
   }
 
   write(buffer: Uint8Array): number {
+    const lint = this.#lint;
+    if (lint !== undefined) lint.op();
     const count = Math.min(buffer.length & ~3, PAGE_SIZE);
     for (let i = 0; i < count; i += 4) {
-      this.writePort(
-        (buffer[i] | (buffer[i + 1] << 8) | (buffer[i + 2] << 16) |
-          (buffer[i + 3] << 24)) >>> 0,
-      );
+      const port = (buffer[i] | (buffer[i + 1] << 8) |
+        (buffer[i + 2] << 16) | (buffer[i + 3] << 24)) >>> 0;
+      if (lint !== undefined) this.#lintUnmask(port);
+      this.#enable(port);
     }
     return count;
   }
@@ -348,9 +394,25 @@ export class MemoryEvtchnDevice implements EventChannelDevice {
    * @param port The port (a uint32).
    */
   writePort(port: number): void {
+    if (this.#lint !== undefined) {
+      this.#lint.op();
+      this.#lintUnmask(port);
+    }
+    this.#enable(port);
+  }
+
+  /** Re-enables a port if it is bound here and fired. */
+  #enable(port: number): void {
     if (port < this.#bound.length && this.#bound[port] === DISABLED) {
       this.#bound[port] = ENABLED;
       this.#linux.lateEoi(port);
+    }
+  }
+
+  /** Lint mode: a write about to re-enable a fired port ends its window. */
+  #lintUnmask(port: number): void {
+    if (port < this.#bound.length && this.#bound[port] === DISABLED) {
+      this.#lint!.unmasked(this.#lintId, port);
     }
   }
 
@@ -372,7 +434,12 @@ export class MemoryEvtchnDevice implements EventChannelDevice {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    for (const port of this.ports) this.#unbindFromUser(port);
+    const ports = this.ports;
+    if (this.#lint !== undefined) {
+      this.#lint.op();
+      this.#lint.closed(this.#lintId, this.#linux.domain, ports);
+    }
+    for (const port of ports) this.#unbindFromUser(port);
     this.#wake();
   }
 }

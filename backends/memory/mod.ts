@@ -28,6 +28,8 @@ import type { Domain, DomainOptions } from "./hypervisor/domain.ts";
 import { Hypervisor } from "./hypervisor/hypervisor.ts";
 import { MemoryEvtchnDevice } from "./evtchn_device.ts";
 import { LinuxGuest } from "./linux_guest.ts";
+import { type Finding, Linter, type LintOptions } from "./lint.ts";
+import { DOMID_SELF } from "../../xen/domid.ts";
 import {
   checkHostSnapshot,
   HOST_SNAPSHOT_FORMAT,
@@ -50,6 +52,16 @@ export { FifoAbi } from "./hypervisor/event_fifo.ts";
 export { SharedInfo } from "./hypervisor/shared_info.ts";
 export { LinuxGuest, type LinuxGuestOptions } from "./linux_guest.ts";
 export { MemoryEvtchnDevice } from "./evtchn_device.ts";
+export {
+  assertNoFindings,
+  type Finding,
+  type FindingCode,
+  type FindingSeverity,
+  formatFindings,
+  type HasFindings,
+  Linter,
+  type LintOptions,
+} from "./lint.ts";
 export {
   defaultProfile,
   type DefaultProfileOptions,
@@ -89,6 +101,15 @@ export interface MemoryXenOptions {
    * the first bind. Overrides `vcpus` and `eventAbi`.
    */
   host?: HostSnapshot;
+  /**
+   * Lint mode: the model runs exactly as Xen does and, beside it, records
+   * what the program did that loses or strands events (a port never
+   * unmasked, a notify nobody hears, ring overflow, a pending event closed
+   * away, ports and handles left open, notifies to a paused domain); read
+   * them with {@linkcode MemoryXen.findings}. `true` or the rules' limits.
+   * Off by default, and then free.
+   */
+  lint?: boolean | LintOptions;
 }
 
 /**
@@ -111,6 +132,7 @@ export class MemoryXen {
   readonly hypervisor: Hypervisor = new Hypervisor();
   #guests = new Map<number, LinuxGuest>();
   #eventAbi: "fifo" | "2l";
+  #lint: Linter | undefined;
 
   /**
    * Boots the host with dom0.
@@ -118,6 +140,12 @@ export class MemoryXen {
    * @param options dom0's vCPUs and boot ports.
    */
   constructor(options: MemoryXenOptions = {}) {
+    if (options.lint !== undefined && options.lint !== false) {
+      this.#lint = new Linter(
+        this.hypervisor,
+        options.lint === true ? {} : options.lint,
+      );
+    }
     const host = options.host === undefined
       ? undefined
       : checkHostSnapshot(options.host);
@@ -197,7 +225,7 @@ export class MemoryXen {
         detail: "no Linux guest with /dev/xen/evtchn in that domain",
       });
     }
-    return new EventChannelHandle(new MemoryEvtchnDevice(guest));
+    return new EventChannelHandle(new MemoryEvtchnDevice(guest, this.#lint));
   }
 
   /**
@@ -248,6 +276,35 @@ export class MemoryXen {
   }
 
   /**
+   * Lint mode's findings (empty unless the host was made with `lint`), in
+   * the order found. With `final: true`, handles never closed are reported
+   * too (`unclosed-handle`): ask so at the end of the program.
+   *
+   * @param options `final`: the program has ended.
+   * @returns The findings; print them with `formatFindings`.
+   *
+   * @example A notify before the peer has bound
+   * ```ts
+   * import { formatFindings, MemoryXen } from "./mod.ts";
+   * import assert from "node:assert/strict";
+   * const xen = new MemoryXen({ lint: true });
+   * xen.createDomain({ domain: 1 });
+   * using dom0 = xen.open(0);
+   * const offered = dom0.bindUnboundPort(1);
+   * dom0.notify(offered); // domU 1 has not bound yet: Xen drops it
+   * const [finding] = xen.findings();
+   * assert.equal(finding.code, "notify-unbound-peer");
+   * assert.equal(finding.port, offered);
+   * assert.equal(finding.step, 3); // open, bind, notify
+   * assert.match(formatFindings([finding]), /notify-unbound-peer/);
+   * assert.equal(xen.findings({ final: true }).at(-1)?.code, "unclosed-handle");
+   * ```
+   */
+  findings(options: { final?: boolean } = {}): Finding[] {
+    return this.#lint?.findings(options) ?? [];
+  }
+
+  /**
    * The dom0-level hypercalls, issued as `caller`.
    *
    * @param caller The calling domain (default dom0).
@@ -255,6 +312,30 @@ export class MemoryXen {
    */
   hypercalls(caller = 0): Dom0Hypercalls {
     const xen = this.hypervisor;
+    const lint = this.#lint;
+    if (lint !== undefined) {
+      return {
+        status: (domain, port) => {
+          lint.op();
+          return xen.status(caller, domain, port);
+        },
+        allocUnbound: (domain, remote) => {
+          lint.op();
+          const port = xen.allocUnbound(caller, domain, remote);
+          lint.allocated(
+            undefined,
+            domain === DOMID_SELF ? caller : domain,
+            port,
+          );
+          return port;
+        },
+        reset: (domain) => {
+          lint.op();
+          refuseControlDomainReset(caller, domain);
+          xen.reset(caller, domain);
+        },
+      };
+    }
     return {
       status: (domain, port) => xen.status(caller, domain, port),
       allocUnbound: (domain, remote) =>
