@@ -13,6 +13,7 @@
  * @module
  */
 
+import { readBoundedInput } from "./_input.ts";
 import { parseArgs } from "node:util";
 import { onInterrupt, STOP_SIGNALS } from "./_events.ts";
 import {
@@ -142,49 +143,18 @@ function printError(text: string): void {
 async function readInput(path: string): Promise<string> {
   const limit = TRACE_LIMITS.bytes;
   const what = path === "-" ? "stdin" : path;
-  let bytes: Uint8Array;
+  let bytes: Uint8Array | undefined;
   try {
-    if (path === "-") {
-      bytes = await readBounded(Deno.stdin.readable, limit);
-    } else {
-      // Refuse a file too large before reading it, not after.
-      const size = (await Deno.stat(path)).size;
-      if (size > limit) throw new TooLarge();
-      bytes = await Deno.readFile(path);
-    }
+    bytes = await readBoundedInput(path, limit);
   } catch (error) {
-    if (error instanceof TooLarge) {
-      throw new UsageError(
-        `${what}: larger than ${limit} bytes, the most a trace may be`,
-      );
-    }
     throw new UsageError(`cannot read ${what}: ${(error as Error).message}`);
   }
+  if (bytes === undefined) {
+    throw new UsageError(
+      `${what}: larger than ${limit} bytes, the most a trace may be`,
+    );
+  }
   return new TextDecoder().decode(bytes);
-}
-
-/** Input beyond the limit. */
-class TooLarge extends Error {}
-
-/** Reads a stream to its end, or throws TooLarge past `limit` bytes. */
-async function readBounded(
-  stream: ReadableStream<Uint8Array>,
-  limit: number,
-): Promise<Uint8Array> {
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for await (const chunk of stream) {
-    size += chunk.length;
-    if (size > limit) throw new TooLarge();
-    chunks.push(chunk);
-  }
-  const all = new Uint8Array(size);
-  let offset = 0;
-  for (const chunk of chunks) {
-    all.set(chunk, offset);
-    offset += chunk.length;
-  }
-  return all;
 }
 
 async function writeOutput(path: string, text: string): Promise<void> {

@@ -6,6 +6,7 @@
  * @module
  */
 
+import { readBoundedInput } from "./_input.ts";
 import { type ChannelStatus, EventChannelError, virqName } from "../mod.ts";
 import {
   checkInvariants,
@@ -488,9 +489,9 @@ function describeArgs(outcome: StepOutcome): string {
     .join(" ");
 }
 
-function loadScenario(
+async function loadScenario(
   source: { file: string } | { example: string },
-): { scenario: Scenario; locate?: (path: string) => JsonLocation } {
+): Promise<{ scenario: Scenario; locate?: (path: string) => JsonLocation }> {
   if ("example" in source) {
     // Own properties only: "--example constructor" is not an example.
     const value = Object.hasOwn(EXAMPLES, source.example)
@@ -513,44 +514,14 @@ function loadScenario(
       `larger than ${limit} bytes, the most a scenario file may be`,
     );
   };
-  // The size is checked before reading, so that a huge file costs nothing.
-  if (source.file !== "-" && Deno.statSync(source.file).size > limit) {
-    tooLarge();
-  }
-  const bytes = source.file === "-"
-    ? readAll(Deno.stdin, limit)
-    : Deno.readFileSync(source.file);
-  if (bytes === undefined || bytes.length > limit) tooLarge();
+  const bytes = await readBoundedInput(source.file, limit);
+  if (bytes === undefined) tooLarge();
   const text = new TextDecoder().decode(bytes);
   const parsed = parseLocatedJson(text);
   return {
     scenario: validateScenario(parsed.value, parsed.locate),
     locate: parsed.locate,
   };
-}
-
-/** Reads to the end, or gives `undefined` past `limit` bytes. */
-function readAll(
-  file: { readSync(p: Uint8Array): number | null },
-  limit: number,
-): Uint8Array | undefined {
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  while (true) {
-    const chunk = new Uint8Array(65536);
-    const n = file.readSync(chunk);
-    if (n === null) break;
-    chunks.push(chunk.subarray(0, n));
-    size += n;
-    if (size > limit) return undefined;
-  }
-  const all = new Uint8Array(size);
-  let offset = 0;
-  for (const chunk of chunks) {
-    all.set(chunk, offset);
-    offset += chunk.length;
-  }
-  return all;
 }
 
 /**
@@ -592,7 +563,7 @@ export async function run(args: string[]): Promise<number> {
         USAGE,
       );
     }
-    const { scenario, locate } = loadScenario(
+    const { scenario, locate } = await loadScenario(
       example === undefined ? { file: file! } : { example },
     );
     const name = scenario.name ?? example ?? file!;
