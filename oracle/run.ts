@@ -22,6 +22,19 @@ import type {
   StepInput,
 } from "./trace.ts";
 
+/** Steps after which an event may be on its way to a ring. */
+const MAY_DELIVER: ReadonlySet<string> = new Set([
+  "bind_interdomain",
+  "notify",
+  "unmask",
+]);
+/** Steps that wait for deliveries in flight before they run. */
+const SETTLES_FIRST: ReadonlySet<string> = new Set([
+  "reset",
+  "unbind",
+  "close",
+]);
+
 /** One pacer for every runner: diff's shrinking makes many short runs. */
 const PACER = new Pacer();
 
@@ -132,6 +145,8 @@ export class StepRunner {
   readonly refs: RefContext;
   #host: RunnerHost;
   #slots = new Map<string, Slot>();
+  /** Whether a step since the last wait may have an event in flight. */
+  #inFlight = false;
   #hc: Dom0Hypercalls | undefined;
 
   /**
@@ -183,6 +198,18 @@ export class StepRunner {
    */
   async execute(step: StepInput): Promise<JsonValue> {
     const args = step.args;
+    // Steps whose outcome depends on whether an event has landed in a ring
+    // yet (reset empties the ring; unbind and close stop a port's event
+    // before or after it was queued) wait for deliveries in flight first,
+    // as reads do: real Xen delivers across vCPUs by IPI, so without the
+    // wait a reset right after a bind_interdomain could run before the
+    // bind's pending event reached the ring, and the next read would see
+    // an event the model (which delivers at once) had already reset away.
+    if (this.#inFlight && SETTLES_FIRST.has(step.op)) {
+      await this.#host.settle(this.#host.readSettleMs);
+      this.#inFlight = false;
+    }
+    if (MAY_DELIVER.has(step.op)) this.#inFlight = true;
     switch (step.op) {
       case "open": {
         const name = step.handle!;
@@ -203,6 +230,7 @@ export class StepRunner {
         await this.#host.settle(
           (args.settleMs as number | undefined) ?? this.#host.readSettleMs,
         );
+        this.#inFlight = false;
         const count = args.count as number | undefined;
         return count === undefined
           ? this.#drain(handle)
