@@ -88,6 +88,7 @@ export {
 export {
   type ChannelStatusName,
   EVTCHN_2L_NR_CHANNELS,
+  EVTCHN_FIFO_EVENT_WORDS_PER_PAGE,
   EVTCHN_FIFO_NR_CHANNELS,
   EVTCHNOP,
   type EvtchnOpName,

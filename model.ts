@@ -24,6 +24,7 @@
 
 export {
   checkInvariants,
+  defaultDom0Pirqs,
   defaultProfile,
   type DefaultProfileOptions,
   type Domain,

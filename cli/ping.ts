@@ -5,6 +5,7 @@
  * @module
  */
 
+import { prng } from "../oracle/mod.ts";
 import { DOMID_SELF, type EventChannelHandle } from "../mod.ts";
 import {
   MAX_COUNT,
@@ -98,8 +99,8 @@ class Latencies {
   #sum = 0;
   readonly #sample = new Float64Array(RESERVOIR);
   readonly #buckets = new Map<number, number>();
-  // A fixed seed: the same run gives the same sample (mulberry32).
-  #seed = 0x9e3779b9;
+  // A fixed seed: the same run gives the same sample.
+  readonly #random = prng(0x9e3779b9);
 
   add(us: number): void {
     const n = this.count++;
@@ -114,13 +115,6 @@ class Latencies {
       const j = Math.floor(this.#random() * (n + 1));
       if (j < RESERVOIR) this.#sample[j] = us;
     }
-  }
-
-  #random(): number {
-    this.#seed = (this.#seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(this.#seed ^ (this.#seed >>> 15), 1 | this.#seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   }
 
   /** Nearest-rank percentiles of the (sampled) latencies. */

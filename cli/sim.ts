@@ -10,12 +10,12 @@ import { readBoundedInput } from "./_input.ts";
 import { type ChannelStatus, EventChannelError, virqName } from "../mod.ts";
 import {
   checkInvariants,
+  defaultDom0Pirqs,
   type Domain,
   FifoAbi,
   Hypervisor,
   LinuxGuest,
 } from "../model.ts";
-import { defaultDom0Pirqs } from "../backends/memory/linux/profile.ts";
 import {
   noMorePositionals,
   optionalString,

@@ -87,6 +87,20 @@ export const EVTCHN_2L_NR_CHANNELS = 4096;
 export const EVTCHN_FIFO_NR_CHANNELS = 1 << 17;
 
 /**
+ * Event words, so ports, per page of a FIFO event array: a 4 KiB page of
+ * 32-bit words (event_channel.h `EVTCHN_FIFO_EVENT_WORDS_PER_PAGE`). Linux's
+ * `xen_evtchn_nr_channels()` under FIFO is the array's pages times this.
+ *
+ * @example
+ * ```ts
+ * import { EVTCHN_FIFO_EVENT_WORDS_PER_PAGE } from "./event_channel.ts";
+ * import assert from "node:assert/strict";
+ * assert.equal(EVTCHN_FIFO_EVENT_WORDS_PER_PAGE, 1024);
+ * ```
+ */
+export const EVTCHN_FIFO_EVENT_WORDS_PER_PAGE = 1024;
+
+/**
  * Ports per bucket of Xen's per-domain port storage: a page divided by the
  * 64-byte `struct evtchn` (sched.h `EVTCHNS_PER_BUCKET`). A domain's valid
  * port range grows by this many when allocation first reaches a new bucket.

@@ -20,6 +20,7 @@ import {
 import { DOMID_SELF } from "../../xen/domid.ts";
 import {
   EVTCHN_2L_NR_CHANNELS,
+  EVTCHN_FIFO_EVENT_WORDS_PER_PAGE,
   EVTCHN_FIFO_NR_CHANNELS,
   FIFO_PRIORITY,
 } from "../../xen/event_channel.ts";
@@ -28,9 +29,6 @@ import { EventChannelHandle } from "../../handle.ts";
 import { LinuxEvtchnDevice } from "./device.ts";
 import { PrivcmdHypercalls, type PrivcmdOptions } from "./privcmd.ts";
 import { kernelRelease } from "./system.ts";
-
-/** Ports per FIFO event-array page (event_channel.h `EVTCHN_FIFO_EVENT_WORDS_PER_PAGE`). */
-const FIFO_WORDS_PER_PAGE = 1024;
 
 /**
  * Options for {@linkcode snapshotHost}.
@@ -138,9 +136,9 @@ function eventAbi(xen: PrivcmdHypercalls, ports: HostPort[]): "fifo" | "2l" {
 async function nrFifoChannels(path: string | undefined): Promise<number> {
   await using device = new EventChannelHandle(new LinuxEvtchnDevice({ path }));
   let pages = 1;
-  while (pages * FIFO_WORDS_PER_PAGE < EVTCHN_FIFO_NR_CHANNELS) {
+  while (pages * EVTCHN_FIFO_EVENT_WORDS_PER_PAGE < EVTCHN_FIFO_NR_CHANNELS) {
     try {
-      device.unbind(pages * FIFO_WORDS_PER_PAGE);
+      device.unbind(pages * EVTCHN_FIFO_EVENT_WORDS_PER_PAGE);
     } catch (error) {
       if (error instanceof EventChannelError && error.code === "EINVAL") break;
       if (!(error instanceof EventChannelError && error.code === "ENOTCONN")) {
@@ -149,5 +147,5 @@ async function nrFifoChannels(path: string | undefined): Promise<number> {
     }
     pages++;
   }
-  return pages * FIFO_WORDS_PER_PAGE;
+  return pages * EVTCHN_FIFO_EVENT_WORDS_PER_PAGE;
 }

@@ -13,12 +13,14 @@ import type { Domain } from "./hypervisor/domain.ts";
 import { TwoLevelConsumer } from "./hypervisor/guest_2l.ts";
 import { FifoConsumer } from "./hypervisor/guest_fifo.ts";
 import { FIFO_BIT, type FifoAbi } from "./hypervisor/event_fifo.ts";
-import { EVTCHN_FIFO_NR_CHANNELS } from "../../xen/event_channel.ts";
+import {
+  EVTCHN_FIFO_EVENT_WORDS_PER_PAGE,
+  EVTCHN_FIFO_NR_CHANNELS,
+} from "../../xen/event_channel.ts";
 import type { Hypervisor } from "./hypervisor/hypervisor.ts";
 import type { HostPort } from "../../host.ts";
 import {
   defaultProfile,
-  FIFO_EVENT_WORDS_PER_PAGE,
   type KernelProfile,
   movable,
   selectTargetCpu,
@@ -220,7 +222,9 @@ export class LinuxGuest {
       this.#countOnCpu(port, p.vcpu);
     }
     for (const port of fillers) xen.close(dom, port);
-    this.#setupPort(profile.eventArrayPages * FIFO_EVENT_WORDS_PER_PAGE - 1);
+    this.#setupPort(
+      profile.eventArrayPages * EVTCHN_FIFO_EVENT_WORDS_PER_PAGE - 1,
+    );
     d.reserveStorage(profile.validPorts);
   }
 

@@ -63,6 +63,7 @@ export {
   type LintOptions,
 } from "./lint.ts";
 export {
+  defaultDom0Pirqs,
   defaultProfile,
   type DefaultProfileOptions,
   type KernelEventAbi,

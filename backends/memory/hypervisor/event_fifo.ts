@@ -7,6 +7,7 @@
  */
 
 import {
+  EVTCHN_FIFO_EVENT_WORDS_PER_PAGE,
   EVTCHN_FIFO_NR_CHANNELS,
   FIFO_PRIORITY,
 } from "../../../xen/event_channel.ts";
@@ -22,11 +23,9 @@ export const FIFO_BIT = {
 
 /** `EVTCHN_FIFO_LINK_MASK`: the link field, bits 0-16. */
 export const FIFO_LINK_MASK = 0x1ffff;
-/** Event words per 4 KiB page (`EVTCHN_FIFO_EVENT_WORDS_PER_PAGE`). */
-export const EVENT_WORDS_PER_PAGE = 1024;
 /** Pages of the largest event array (`EVTCHN_FIFO_MAX_EVENT_ARRAY_PAGES`). */
 export const MAX_EVENT_ARRAY_PAGES = EVTCHN_FIFO_NR_CHANNELS /
-  EVENT_WORDS_PER_PAGE;
+  EVTCHN_FIFO_EVENT_WORDS_PER_PAGE;
 /** `sizeof(struct evtchn_fifo_control_block)`: ready, rsvd, head[16]. */
 export const CONTROL_BLOCK_SIZE = 72;
 /** Queues per vCPU, one per priority. */
@@ -120,7 +119,7 @@ export class FifoAbi implements EventAbi {
     if (this.pages.length >= MAX_EVENT_ARRAY_PAGES) return -28;
     const first = this.numEvtchns;
     this.pages.push(page);
-    this.numEvtchns += EVENT_WORDS_PER_PAGE;
+    this.numEvtchns += EVTCHN_FIFO_EVENT_WORDS_PER_PAGE;
     return first;
   }
 

@@ -17,12 +17,11 @@ import {
 import type { ErrnoName } from "../../../xen/errno.ts";
 import { isGlobalVirq, NR_VIRQS, VIRQ } from "../../../xen/virq.ts";
 import { Domain, type DomainOptions, ECS } from "./domain.ts";
+import { CONTROL_BLOCK_SIZE, FifoAbi } from "./event_fifo.ts";
 import {
-  CONTROL_BLOCK_SIZE,
-  EVENT_WORDS_PER_PAGE,
-  FifoAbi,
-} from "./event_fifo.ts";
-import { FIFO_PRIORITY } from "../../../xen/event_channel.ts";
+  EVTCHN_FIFO_EVENT_WORDS_PER_PAGE,
+  FIFO_PRIORITY,
+} from "../../../xen/event_channel.ts";
 
 /** `EVTCHN_FIFO_LINK_BITS`, returned by `init_control`. */
 const FIFO_LINK_BITS = 17;
@@ -748,7 +747,9 @@ export class Hypervisor {
         detail: "the domain does not use the FIFO ABI",
       });
     }
-    if (fifo.pages.length * EVENT_WORDS_PER_PAGE >= fifo.maxChannels) {
+    if (
+      fifo.pages.length * EVTCHN_FIFO_EVENT_WORDS_PER_PAGE >= fifo.maxChannels
+    ) {
       throw new EventChannelError(op, "ENOSPC", {
         argument: "array_gfn",
         value: gfn,

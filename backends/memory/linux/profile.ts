@@ -16,20 +16,11 @@
  */
 
 import type { HostPort, HostSnapshot } from "../../../host.ts";
-import {
-  EVTCHN_2L_NR_CHANNELS,
-  EVTCHN_FIFO_NR_CHANNELS,
-} from "../../../xen/event_channel.ts";
+import { EVTCHN_FIFO_EVENT_WORDS_PER_PAGE } from "../../../xen/event_channel.ts";
 import { isGlobalVirq, VIRQ } from "../../../xen/virq.ts";
 
 /** The kernel's event ABI: FIFO, or 2-level (`xen.fifo_events=0`). */
 export type KernelEventAbi = "fifo" | "2l";
-
-/**
- * Ports per FIFO event-array page (event_channel.h
- * `EVTCHN_FIFO_EVENT_WORDS_PER_PAGE`: a 4 KiB page of 32-bit words).
- */
-export const FIFO_EVENT_WORDS_PER_PAGE = 1024;
 
 /**
  * `/dev/xen/evtchn` ring sizing (evtchn.c `evtchn_resize_ring`): empty
@@ -237,7 +228,7 @@ export function profileFromSnapshot(snapshot: HostSnapshot): KernelProfile {
     vcpus: snapshot.vcpus,
     ports: snapshot.ports,
     eventArrayPages: snapshot.abi === "fifo"
-      ? snapshot.nrChannels / FIFO_EVENT_WORDS_PER_PAGE
+      ? snapshot.nrChannels / EVTCHN_FIFO_EVENT_WORDS_PER_PAGE
       : 1,
     validPorts: Math.max(snapshot.validPorts, storageFor(0)),
   };
@@ -291,28 +282,6 @@ export function movable(
   if (port.status === "ipi") return false;
   if (port.status === "virq") return isGlobalVirq(port.virq!);
   return true;
-}
-
-/**
- * `xen_evtchn_nr_channels()`: what `IOCTL_EVTCHN_UNBIND` accepts. 4096
- * under 2-level; under FIFO the event array's pages × 1024.
- *
- * @param eventAbi The ABI.
- * @param pages FIFO event-array pages.
- * @returns The number of channels.
- *
- * @example
- * ```ts
- * import { nrChannels } from "./profile.ts";
- * import assert from "node:assert/strict";
- * assert.equal(nrChannels("2l", 1), 4096);
- * assert.equal(nrChannels("fifo", 3), 3072);
- * ```
- */
-export function nrChannels(eventAbi: KernelEventAbi, pages: number): number {
-  return eventAbi === "2l"
-    ? EVTCHN_2L_NR_CHANNELS
-    : Math.min(pages * FIFO_EVENT_WORDS_PER_PAGE, EVTCHN_FIFO_NR_CHANNELS);
 }
 
 /** Xen's storage after allocating up to `port`: whole buckets of 64. */
