@@ -64,6 +64,17 @@ export class StepError extends Error {
 }
 
 /**
+ * The operation name an `EventChannelError` from a step carries: the step's
+ * own, without the `hc.` of dom0 hypercall steps.
+ *
+ * @param op The step's op.
+ * @returns The error's op.
+ */
+function errorOp(op: string): string {
+  return op.startsWith("hc.") ? op.slice(3) : op;
+}
+
+/**
  * The outcome for a thrown error: an `EventChannelError`'s code and errno;
  * `ORACLE` (errno 0) for a step the oracle could not apply; the error's name
  * (errno 0, with its message) for anything else, which is a bug somewhere.
@@ -186,6 +197,16 @@ export class StepRunner {
       return { ok: await this.execute(step) };
     } catch (error) {
       if (error instanceof EnvironmentError) throw error;
+      // An errno is evidence only for the call that failed: an error raised
+      // by another operation (a wait's, a read's) must not become this
+      // step's outcome, where it would pass for something Xen answered.
+      if (error instanceof EventChannelError && error.op !== errorOp(step.op)) {
+        return errorOutcome(
+          new StepError(
+            `${step.op} failed with an error of ${error.op} (${error.code})`,
+          ),
+        );
+      }
       return errorOutcome(error);
     }
   }

@@ -51,7 +51,7 @@ ROOT="$(cd "$HERE/../.." && pwd -P)"
 CACHE="$HERE/.cache"
 # The differential runs come last: they must not depend on what ran before
 # them in the same boot (each starts from a snapshot of the host).
-TESTS=(tests/conformance/linux_test.ts tests/linux/ tests/xen/cli_test.ts tests/xen/readme_test.ts tests/xen/placement_test.ts tests/xen/fuzz_test.ts tests/xen/differential_test.ts)
+TESTS=(tests/conformance/linux_test.ts tests/linux/ tests/xen/cli_test.ts tests/xen/readme_test.ts tests/xen/placement_test.ts tests/xen/fuzz_test.ts tests/xen/errno_test.ts tests/xen/differential_test.ts)
 # With one vCPU only placement is checked (every port lands on vCPU 0).
 TESTS_1VCPU=(tests/xen/placement_test.ts)
 
