@@ -15,6 +15,7 @@ import { makeHeader } from "./record.ts";
 import { RefContext } from "./refs.ts";
 import { type Divergence, relatedSteps } from "./replay.ts";
 import { StepRunner } from "./run.ts";
+import { type OpName, OPS, opSpec } from "./ops.ts";
 import {
   type DomainRef,
   type JsonValue,
@@ -200,37 +201,10 @@ export function generateSteps(
     return pick(used.size > 0 ? [...used] : names);
   };
 
-  type Kind =
-    | "open"
-    | "close"
-    | "bind_unbound_port"
-    | "bind_interdomain"
-    | "bind_virq"
-    | "unbind"
-    | "notify"
-    | "unmask"
-    | "reset"
-    | "restrict_domid"
-    | "read"
-    | "hc.status"
-    | "hc.alloc_unbound"
-    | "hc.reset";
-  const weights: [Kind, number][] = [
-    ["open", 3],
-    ["close", 1],
-    ["bind_unbound_port", 10],
-    ["bind_interdomain", 10],
-    ["bind_virq", 4],
-    ["unbind", 6],
-    ["notify", 10],
-    ["unmask", 8],
-    ["reset", 1],
-    ["restrict_domid", 1],
-    ["read", 10],
-    ["hc.status", 6],
-    ["hc.alloc_unbound", 4],
-    ["hc.reset", 1],
-  ];
+  type Kind = Exclude<OpName, "settle">;
+  const weights = OPS.filter((op) => opSpec(op).weight > 0).map((
+    op,
+  ): [Kind, number] => [op as Kind, opSpec(op).weight]);
 
   const steps: StepInput[] = [];
   const push = (step: StepInput) => {

@@ -64,6 +64,14 @@ export {
   type RecordOptions,
   recordSteps,
 } from "./record.ts";
+export {
+  type ArgKind,
+  OP_TABLE,
+  type OpName,
+  OPS,
+  type OpSpec,
+  opSpec,
+} from "./ops.ts";
 export { RefContext, RefError } from "./refs.ts";
 export {
   type Divergence,
@@ -82,8 +90,6 @@ export {
   formatStep,
   formatTrace,
   type JsonValue,
-  type OpName,
-  OPS,
   type Outcome,
   type ParseOptions,
   parseTrace,

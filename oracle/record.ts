@@ -16,7 +16,8 @@ import type {
 } from "./backends.ts";
 import { RefContext } from "./refs.ts";
 import { macrotask, Pacer } from "../_pace.ts";
-import { errorOutcome, StepRunner } from "./run.ts";
+import { encodeArgs, encodeResult, errorOutcome, StepRunner } from "./run.ts";
+import { type OpName, opSpec } from "./ops.ts";
 import {
   formatTrace,
   type JsonValue,
@@ -255,28 +256,28 @@ export class Recorder {
    * @returns The same interface, recording.
    */
   hypercalls(hypercalls: Dom0Hypercalls): Dom0Hypercalls {
-    const refs = this.refs;
-    const port = (domain: number, p: number) =>
-      refs.encodePort(refs.spaceOf(domain), p);
     return {
-      status: (domain, p) =>
-        this.#sync({
-          op: "hc.status",
-          args: { domain: refs.encodeDomain(domain), port: port(domain, p) },
-        }, () => hypercalls.status(domain, p)),
-      allocUnbound: (domain, remote) =>
-        this.#sync({
-          op: "hc.alloc_unbound",
-          args: {
-            domain: refs.encodeDomain(domain),
-            remote_domain: refs.encodeDomain(remote),
-          },
-        }, () => hypercalls.allocUnbound(domain, remote)),
+      status: (domain, port) =>
+        this.call(
+          undefined,
+          "hc.status",
+          { domain, port },
+          () => hypercalls.status(domain, port),
+        ),
+      allocUnbound: (domain, remote_domain) =>
+        this.call(
+          undefined,
+          "hc.alloc_unbound",
+          { domain, remote_domain },
+          () => hypercalls.allocUnbound(domain, remote_domain),
+        ),
       reset: (domain) =>
-        this.#sync({
-          op: "hc.reset",
-          args: { domain: refs.encodeDomain(domain) },
-        }, () => hypercalls.reset(domain)),
+        this.call(
+          undefined,
+          "hc.reset",
+          { domain },
+          () => hypercalls.reset(domain),
+        ),
     };
   }
 
@@ -289,46 +290,34 @@ export class Recorder {
   }
 
   /**
-   * @internal Runs a synchronous step through the wrapped objects, writes
-   * it down, and returns the call's own result (or throws its own error).
+   * @internal Performs one synchronous call of `op` (a table entry's
+   * method) through the wrapped objects, writes it down with its arguments
+   * and result encoded as the table says, and returns the call's own result
+   * (or throws its own error).
    */
-  sync<T>(input: StepInput, call: () => T): T {
-    return this.#sync(input, call);
-  }
-
-  #sync<T>(input: StepInput, call: () => T): T {
+  call<T>(
+    handle: string | undefined,
+    op: OpName,
+    values: Record<string, number>,
+    perform: () => T,
+  ): T {
+    const spec = opSpec(op);
+    // Arguments are encoded before the call: an unbind's port is the one
+    // the program knew, not whatever the call leaves behind.
+    const input: StepInput = {
+      op,
+      args: encodeArgs(this.refs, spec, values),
+    };
+    if (handle !== undefined) input.handle = handle;
     let value: T;
     try {
-      value = call();
+      value = perform();
     } catch (error) {
       this.#push(input, errorOutcome(error));
       throw error;
     }
-    this.#push(input, { ok: this.#encode(input, value) });
+    this.#push(input, { ok: encodeResult(this.refs, spec, values, value) });
     return value;
-  }
-
-  /** Encodes a call's result as the runner would. */
-  #encode(input: StepInput, value: unknown): JsonValue {
-    const refs = this.refs;
-    switch (input.op) {
-      case "bind_unbound_port":
-      case "bind_interdomain":
-      case "bind_virq":
-        refs.allocated("local", value as number);
-        return refs.encodePort("local", value as number);
-      case "hc.alloc_unbound": {
-        const space = refs.spaceOf(
-          refs.domain(input.args.domain as { abs: number }),
-        );
-        refs.allocated(space, value as number);
-        return refs.encodePort(space, value as number);
-      }
-      case "hc.status":
-        return refs.encodeStatus(value as Record<string, unknown>);
-      default:
-        return null;
-    }
   }
 
   /** @internal Runs an asynchronous step (`read`, `close`) and writes it down. */
@@ -413,47 +402,39 @@ export class RecordingHandle {
     this.name = recorder.adopt(handle, name);
   }
 
-  #run<T>(input: Omit<StepInput, "handle">, call: () => T): T {
-    return this.#recorder.sync({ ...input, handle: this.name }, call);
-  }
-
-  #local(port: number): JsonValue {
-    return this.#recorder.refs.encodePort("local", port);
+  #run<T>(
+    op: OpName,
+    values: Record<string, number>,
+    perform: () => T,
+  ): T {
+    return this.#recorder.call(this.name, op, values, perform);
   }
 
   /**
    * `bind_unbound_port`.
    *
-   * @param remoteDomain The domain allowed to bind.
-   * @returns The port.
+   * @param remoteDomain The domain allowed to connect.
+   * @returns The new port.
    */
   bindUnboundPort(remoteDomain: number): number {
-    const refs = this.#recorder.refs;
-    const input = {
-      op: "bind_unbound_port" as const,
-      args: { remote_domain: refs.encodeDomain(remoteDomain) },
-    };
-    return this.#run(input, () => this.#h().bindUnboundPort(remoteDomain));
+    return this.#run(
+      "bind_unbound_port",
+      { remote_domain: remoteDomain },
+      () => this.#h().bindUnboundPort(remoteDomain),
+    );
   }
 
   /**
    * `bind_interdomain`.
    *
    * @param remoteDomain The domain that offered the port.
-   * @param remotePort The offered port.
-   * @returns The local port.
+   * @param remotePort Its port.
+   * @returns The new local port.
    */
   bindInterdomain(remoteDomain: number, remotePort: number): number {
-    const refs = this.#recorder.refs;
-    const input = {
-      op: "bind_interdomain" as const,
-      args: {
-        remote_domain: refs.encodeDomain(remoteDomain),
-        remote_port: refs.encodePort(refs.spaceOf(remoteDomain), remotePort),
-      },
-    };
     return this.#run(
-      input,
+      "bind_interdomain",
+      { remote_domain: remoteDomain, remote_port: remotePort },
       () => this.#h().bindInterdomain(remoteDomain, remotePort),
     );
   }
@@ -462,13 +443,10 @@ export class RecordingHandle {
    * `bind_virq`.
    *
    * @param virq The VIRQ.
-   * @returns The port.
+   * @returns The new port.
    */
   bindVirq(virq: number): number {
-    return this.#run(
-      { op: "bind_virq", args: { virq } },
-      () => this.#h().bindVirq(virq),
-    );
+    return this.#run("bind_virq", { virq }, () => this.#h().bindVirq(virq));
   }
 
   /**
@@ -477,10 +455,7 @@ export class RecordingHandle {
    * @param port The port.
    */
   unbind(port: number): void {
-    this.#run(
-      { op: "unbind", args: { port: this.#local(port) } },
-      () => this.#h().unbind(port),
-    );
+    this.#run("unbind", { port }, () => this.#h().unbind(port));
   }
 
   /**
@@ -489,10 +464,7 @@ export class RecordingHandle {
    * @param port The port.
    */
   notify(port: number): void {
-    this.#run(
-      { op: "notify", args: { port: this.#local(port) } },
-      () => this.#h().notify(port),
-    );
+    this.#run("notify", { port }, () => this.#h().notify(port));
   }
 
   /**
@@ -501,15 +473,12 @@ export class RecordingHandle {
    * @param port The port.
    */
   unmask(port: number): void {
-    this.#run(
-      { op: "unmask", args: { port: this.#local(port) } },
-      () => this.#h().unmask(port),
-    );
+    this.#run("unmask", { port }, () => this.#h().unmask(port));
   }
 
   /** `reset` (of the handle's ring). */
   reset(): void {
-    this.#run({ op: "reset", args: {} }, () => this.#h().reset());
+    this.#run("reset", {}, () => this.#h().reset());
   }
 
   /**
@@ -519,10 +488,8 @@ export class RecordingHandle {
    */
   restrictDomain(domain: number): void {
     this.#run(
-      {
-        op: "restrict_domid",
-        args: { domid: this.#recorder.refs.encodeDomain(domain) },
-      },
+      "restrict_domid",
+      { domid: domain },
       () => this.#h().restrictDomain(domain),
     );
   }

@@ -14,6 +14,7 @@ import {
 import { RefContext } from "./refs.ts";
 import { macrotask, Pacer } from "../_pace.ts";
 import { StepRunner } from "./run.ts";
+import { opSpec } from "./ops.ts";
 import type { JsonValue, Outcome, Trace, TraceStep } from "./trace.ts";
 
 /**
@@ -143,7 +144,7 @@ function allocatedWord(step: TraceStep): string | undefined {
   const outcome = step.outcome;
   if (
     outcome === undefined || !("ok" in outcome) ||
-    !(step.op.startsWith("bind_") || step.op === "hc.alloc_unbound")
+    opSpec(step.op).result !== "port"
   ) return undefined;
   const ok = outcome.ok as Record<string, unknown> | null;
   return typeof ok?.rel === "number" ? `rel:${ok.rel}` : undefined;

@@ -14,6 +14,7 @@ import {
 } from "./backends.ts";
 import { type RefContext, RefError } from "./refs.ts";
 import { macrotask, Pacer } from "../_pace.ts";
+import { type OpSpec, opSpec } from "./ops.ts";
 import type {
   DomainRef,
   JsonValue,
@@ -21,19 +22,6 @@ import type {
   PortRef,
   StepInput,
 } from "./trace.ts";
-
-/** Steps after which an event may be on its way to a ring. */
-const MAY_DELIVER: ReadonlySet<string> = new Set([
-  "bind_interdomain",
-  "notify",
-  "unmask",
-]);
-/** Steps that wait for deliveries in flight before they run. */
-const SETTLES_FIRST: ReadonlySet<string> = new Set([
-  "reset",
-  "unbind",
-  "close",
-]);
 
 /** One pacer for every runner: diff's shrinking makes many short runs. */
 const PACER = new Pacer();
@@ -101,6 +89,102 @@ export function errorOutcome(error: unknown): Outcome {
   }
   const e = error instanceof Error ? error : new Error(String(error));
   return { error: { code: e.name || "Error", errno: 0, message: e.message } };
+}
+
+/** A handle or hypercall method as the table names it. */
+type Call = (...args: number[]) => unknown;
+
+/**
+ * A step's arguments as the numbers its call takes, in the table's order:
+ * domains first resolved, then ports in the space the op names.
+ *
+ * @param refs The run's references.
+ * @param spec The op's table entry.
+ * @param args The step's arguments.
+ * @returns Argument name → number.
+ */
+export function decodeArgs(
+  refs: RefContext,
+  spec: OpSpec,
+  args: Readonly<Record<string, JsonValue>>,
+): Record<string, number> {
+  const values: Record<string, number> = {};
+  for (const [name, kind] of Object.entries(spec.args)) {
+    const arg = args[name];
+    values[name] = kind === "domain"
+      ? refs.domain(arg as DomainRef)
+      : kind === "port"
+      ? refs.port(portSpace(refs, spec, values), arg as PortRef)
+      : arg as number;
+  }
+  return values;
+}
+
+/**
+ * A call's arguments as trace references, the inverse of
+ * {@linkcode decodeArgs}.
+ *
+ * @param refs The run's references.
+ * @param spec The op's table entry.
+ * @param values Argument name → number.
+ * @returns The step's arguments.
+ */
+export function encodeArgs(
+  refs: RefContext,
+  spec: OpSpec,
+  values: Readonly<Record<string, number>>,
+): Record<string, JsonValue> {
+  const args: Record<string, JsonValue> = {};
+  for (const [name, kind] of Object.entries(spec.args)) {
+    const value = values[name];
+    args[name] = kind === "domain"
+      ? refs.encodeDomain(value)
+      : kind === "port"
+      ? refs.encodePort(portSpace(refs, spec, values), value)
+      : value;
+  }
+  return args;
+}
+
+/**
+ * A call's result as trace JSON: a new port is recorded as allocated in its
+ * space and written as a reference, a status with references, else `null`.
+ *
+ * @param refs The run's references.
+ * @param spec The op's table entry.
+ * @param values The call's arguments (for the result's space).
+ * @param value What the call returned.
+ * @returns The encoded result.
+ */
+export function encodeResult(
+  refs: RefContext,
+  spec: OpSpec,
+  values: Readonly<Record<string, number>>,
+  value: unknown,
+): JsonValue {
+  switch (spec.result) {
+    case "port": {
+      const space = spec.resultSpace === undefined
+        ? "local"
+        : refs.spaceOf(values[spec.resultSpace]);
+      refs.allocated(space, value as number);
+      return refs.encodePort(space, value as number);
+    }
+    case "status":
+      return refs.encodeStatus(value as Record<string, unknown>);
+    default:
+      return null;
+  }
+}
+
+function portSpace(
+  refs: RefContext,
+  spec: OpSpec,
+  values: Readonly<Record<string, number>>,
+): string {
+  return spec.portSpace === undefined
+    ? "local"
+    : refs.spaceOf(values[spec.portSpace]);
 }
 
 /**
@@ -226,11 +310,12 @@ export class StepRunner {
     // wait a reset right after a bind_interdomain could run before the
     // bind's pending event reached the ring, and the next read would see
     // an event the model (which delivers at once) had already reset away.
-    if (this.#inFlight && SETTLES_FIRST.has(step.op)) {
+    const spec = opSpec(step.op);
+    if (this.#inFlight && spec.settlesFirst) {
       await this.#host.settle(this.#host.readSettleMs);
       this.#inFlight = false;
     }
-    if (MAY_DELIVER.has(step.op)) this.#inFlight = true;
+    if (spec.delivers) this.#inFlight = true;
     switch (step.op) {
       case "open": {
         const name = step.handle!;
@@ -273,70 +358,21 @@ export class StepRunner {
    * @returns The result as trace JSON.
    */
   executeSync(step: StepInput): JsonValue {
-    const refs = this.refs;
-    const args = step.args;
-    const local = (ref: JsonValue) => refs.port("local", ref as PortRef);
-    const domain = (ref: JsonValue) => refs.domain(ref as DomainRef);
-    const allocated = (space: string, port: number): JsonValue => {
-      refs.allocated(space, port);
-      return refs.encodePort(space, port);
-    };
-    switch (step.op) {
-      case "bind_unbound_port": {
-        const remote = domain(args.remote_domain);
-        return allocated("local", this.#handle(step).bindUnboundPort(remote));
-      }
-      case "bind_interdomain": {
-        const remote = domain(args.remote_domain);
-        const port = refs.port(
-          refs.spaceOf(remote),
-          args.remote_port as PortRef,
-        );
-        return allocated(
-          "local",
-          this.#handle(step).bindInterdomain(remote, port),
-        );
-      }
-      case "bind_virq":
-        return allocated(
-          "local",
-          this.#handle(step).bindVirq(args.virq as number),
-        );
-      case "unbind":
-        this.#handle(step).unbind(local(args.port));
-        return null;
-      case "notify":
-        this.#handle(step).notify(local(args.port));
-        return null;
-      case "unmask":
-        this.#handle(step).unmask(local(args.port));
-        return null;
-      case "reset":
-        this.#handle(step).reset();
-        return null;
-      case "restrict_domid":
-        this.#handle(step).restrictDomain(domain(args.domid));
-        return null;
-      case "hc.status": {
-        const dom = domain(args.domain);
-        const port = refs.port(refs.spaceOf(dom), args.port as PortRef);
-        const status = this.#hypercalls().status(dom, port);
-        return refs.encodeStatus(status as Record<string, unknown>);
-      }
-      case "hc.alloc_unbound": {
-        const dom = domain(args.domain);
-        const remote = domain(args.remote_domain);
-        return allocated(
-          refs.spaceOf(dom),
-          this.#hypercalls().allocUnbound(dom, remote),
-        );
-      }
-      case "hc.reset":
-        this.#hypercalls().reset(domain(args.domain));
-        return null;
-      default:
-        throw new StepError(`op ${step.op} cannot run synchronously`);
+    const spec = opSpec(step.op);
+    if (spec.on === "runner") {
+      throw new StepError(`op ${step.op} cannot run synchronously`);
     }
+    const values = decodeArgs(this.refs, spec, step.args);
+    const target = spec.on === "handle"
+      ? this.#handle(step)
+      : this.#hypercalls();
+    const method = (target as unknown as Record<string, Call>)[spec.method!];
+    return encodeResult(
+      this.refs,
+      spec,
+      values,
+      method.apply(target, Object.values(values)),
+    );
   }
 
   #hypercalls(): Dom0Hypercalls {

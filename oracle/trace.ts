@@ -10,6 +10,7 @@
 import { checkHostSnapshot, type HostSnapshot } from "../host.ts";
 
 import { tooDeep } from "../_json_scan.ts";
+import { type ArgKind, OP_TABLE, type OpName, OPS, opSpec } from "./ops.ts";
 
 /** The only trace version this module reads and writes. */
 export const TRACE_VERSION = 1;
@@ -91,46 +92,6 @@ export type DomainRef = { dom: "local" | "peer" } | { abs: number };
  * ```
  */
 export type PortRef = { rel: number } | { abs: number } | { bucketEnd: number };
-
-/**
- * Every operation a step can perform: device operations (with a `handle`),
- * dom0 hypercalls (`hc.*`) and a pause (`settle`).
- *
- * @example
- * ```ts
- * import { OPS } from "./trace.ts";
- * import assert from "node:assert/strict";
- * assert.ok(OPS.includes("bind_virq"));
- * ```
- */
-export const OPS = [
-  "open",
-  "close",
-  "bind_unbound_port",
-  "bind_interdomain",
-  "bind_virq",
-  "unbind",
-  "notify",
-  "unmask",
-  "reset",
-  "restrict_domid",
-  "read",
-  "settle",
-  "hc.status",
-  "hc.alloc_unbound",
-  "hc.reset",
-] as const;
-
-/**
- * The name of an operation.
- *
- * @example
- * ```ts
- * import type { OpName } from "./trace.ts";
- * const op: OpName = "hc.status";
- * ```
- */
-export type OpName = typeof OPS[number];
 
 /**
  * How a `read` is compared: `coalesce` compares the set of ports delivered
@@ -343,40 +304,6 @@ export interface ParseOptions {
  */
 const MAX_READ_BYTES = 65_536;
 
-type ArgKind = "domain" | "port" | "uint" | "ms" | "bytes";
-
-/** Each op's arguments: name → kind, and whether the op takes a handle. */
-const SCHEMA: Record<
-  OpName,
-  { handle: boolean; args: Record<string, ArgKind>; optional?: string[] }
-> = {
-  "open": { handle: true, args: {} },
-  "close": { handle: true, args: {} },
-  "bind_unbound_port": { handle: true, args: { remote_domain: "domain" } },
-  "bind_interdomain": {
-    handle: true,
-    args: { remote_domain: "domain", remote_port: "port" },
-  },
-  "bind_virq": { handle: true, args: { virq: "uint" } },
-  "unbind": { handle: true, args: { port: "port" } },
-  "notify": { handle: true, args: { port: "port" } },
-  "unmask": { handle: true, args: { port: "port" } },
-  "reset": { handle: true, args: {} },
-  "restrict_domid": { handle: true, args: { domid: "domain" } },
-  "read": {
-    handle: true,
-    args: { settleMs: "ms", count: "bytes" },
-    optional: ["settleMs", "count"],
-  },
-  "settle": { handle: false, args: { ms: "ms" } },
-  "hc.status": { handle: false, args: { domain: "domain", port: "port" } },
-  "hc.alloc_unbound": {
-    handle: false,
-    args: { domain: "domain", remote_domain: "domain" },
-  },
-  "hc.reset": { handle: false, args: { domain: "domain" } },
-};
-
 const HANDLE_NAME = /^[A-Za-z_][A-Za-z0-9_-]{0,31}$/;
 const STEP_KEYS = new Set([
   "type",
@@ -518,10 +445,10 @@ export function checkStep(value: unknown, index: number): TraceStep | string {
   const op = value.op;
   // Own properties only: "toString" or "__proto__" must be unknown ops, not
   // Object.prototype's members.
-  if (typeof op !== "string" || !Object.hasOwn(SCHEMA, op)) {
+  if (typeof op !== "string" || !Object.hasOwn(OP_TABLE, op)) {
     return `unknown op ${describe(op)} (known: ${OPS.join(", ")})`;
   }
-  const schema = SCHEMA[op as OpName];
+  const schema = opSpec(op as OpName);
   const step: TraceStep = {
     type: "step",
     i: index,
@@ -553,7 +480,9 @@ export function checkStep(value: unknown, index: number): TraceStep | string {
       })`;
     }
   }
-  for (const [name, kind] of Object.entries(schema.args)) {
+  for (
+    const [name, kind] of Object.entries(schema.args) as [string, ArgKind][]
+  ) {
     const arg = args[name];
     if (arg === undefined) {
       if (schema.optional?.includes(name)) continue;
