@@ -36,7 +36,10 @@ export const HOST_SNAPSHOT_MAX_BYTES = 16 * 1024 * 1024;
  * @example
  * ```ts
  * import type { HostPort } from "./host.ts";
- * const timer: HostPort = { port: 1, status: "virq", virq: 0, vcpu: 0 };
+ * import { MemoryXen } from "./mod.ts";
+ * import assert from "node:assert/strict";
+ * const ports: readonly HostPort[] = new MemoryXen().snapshot().ports;
+ * assert.ok(ports.some((p) => p.status === "virq"));
  * ```
  */
 export type HostPort =

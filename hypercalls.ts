@@ -17,12 +17,12 @@ import { DOMID_SELF } from "./xen/domid.ts";
  * @example
  * ```ts
  * import type { ChannelStatus } from "./hypercalls.ts";
- * const status: ChannelStatus = {
- *   status: "interdomain",
- *   vcpu: 0,
- *   remoteDomain: 1,
- *   remotePort: 5,
- * };
+ * import { MemoryXen } from "./mod.ts";
+ * import assert from "node:assert/strict";
+ * const hc = new MemoryXen().hypercalls(0);
+ * const port = hc.allocUnbound(0, 1);
+ * const status: ChannelStatus = hc.status(0, port);
+ * assert.deepEqual(status, { status: "unbound", vcpu: 0, remoteDomain: 1 });
  * ```
  */
 export type ChannelStatus =

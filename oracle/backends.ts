@@ -24,7 +24,9 @@ import {
  * ```ts
  * import type { OracleHandle } from "./backends.ts";
  * import { MemoryXen } from "../mod.ts";
+ * import assert from "node:assert/strict";
  * const handle: OracleHandle = new MemoryXen().open(0);
+ * assert.ok(handle.bindUnboundPort(0) > 0);
  * await handle.close();
  * ```
  */
@@ -48,12 +50,15 @@ export type OracleHandle = Pick<
  * @example
  * ```ts
  * import type { Environment } from "./backends.ts";
+ * import { makeHeader } from "./record.ts";
+ * import assert from "node:assert/strict";
  * const env: Environment = {
  *   xen: "4.17.7",
  *   kernel: "6.1.0-50-amd64",
  *   abi: "fifo",
  *   vcpus: 2,
  * };
+ * assert.equal(makeHeader("linux", env).abi, "fifo");
  * ```
  */
 export interface Environment {
@@ -79,7 +84,10 @@ export interface Environment {
  * @example
  * ```ts
  * import { EnvironmentError } from "./backends.ts";
+ * import assert from "node:assert/strict";
  * const error = new EnvironmentError("no /dev/xen/privcmd");
+ * assert.ok(error instanceof Error);
+ * assert.equal(error.message, "no /dev/xen/privcmd");
  * ```
  */
 export class EnvironmentError extends Error {
@@ -140,8 +148,12 @@ export interface OracleSession {
  *
  * @example
  * ```ts
- * import type { SessionOptions } from "./backends.ts";
- * const options: SessionOptions = { vcpus: 2 };
+ * import { memoryBackend, type SessionOptions } from "./backends.ts";
+ * import assert from "node:assert/strict";
+ * const options: SessionOptions = { vcpus: 1 };
+ * const session = await memoryBackend().start(options);
+ * assert.equal((await session.environment()).vcpus, 1);
+ * await session.dispose();
  * ```
  */
 export interface SessionOptions {
@@ -214,8 +226,9 @@ class HandleSet {
  * @example
  * ```ts
  * import { memoryBackend } from "./backends.ts";
+ * import assert from "node:assert/strict";
  * const session = await memoryBackend().start({ vcpus: 2 });
- * session.hypercalls().status(0, 0);
+ * assert.equal(session.hypercalls().status(0, 0).status, "closed");
  * await session.dispose();
  * ```
  */
@@ -297,8 +310,11 @@ const LINUX_READ_SETTLE_MS = 50;
  * @example Only where the device exists
  * ```ts
  * import { linuxBackend } from "./backends.ts";
+ * import assert from "node:assert/strict";
+ * assert.equal(linuxBackend().name, "linux");
  * if (Deno.env.get("XENVM") === "1") {
  *   const session = await linuxBackend().start();
+ *   assert.equal((await session.environment()).abi.length > 0, true);
  *   await session.dispose();
  * }
  * ```

@@ -59,8 +59,11 @@ export function prng(seed: number): () => number {
  *
  * @example
  * ```ts
- * import type { GenerateOptions } from "./diff.ts";
+ * import { generateSteps, type GenerateOptions } from "./diff.ts";
+ * import assert from "node:assert/strict";
  * const options: GenerateOptions = { handles: 3, coalesceReads: true };
+ * const steps = generateSteps(1, 200, options);
+ * assert.ok(steps.every((s) => s.op !== "read" || s.timing === "coalesce"));
  * ```
  */
 export interface GenerateOptions {
@@ -360,8 +363,15 @@ export function generateSteps(
  *
  * @example
  * ```ts
- * import type { SideBySide } from "./diff.ts";
- * const run: SideBySide = { reference: [], against: [] };
+ * import { generateSteps, runSideBySide, type SideBySide } from "./diff.ts";
+ * import { memoryBackend } from "./backends.ts";
+ * import assert from "node:assert/strict";
+ * const run: SideBySide = await runSideBySide(
+ *   generateSteps(2, 10),
+ *   memoryBackend(),
+ *   memoryBackend(),
+ * );
+ * assert.equal(run.reference.length, 10);
  * ```
  */
 export interface SideBySide {
@@ -532,8 +542,10 @@ export async function shrinkList<T>(
  *
  * @example
  * ```ts
- * import type { DiffOptions } from "./diff.ts";
- * const options: DiffOptions = { seed: 42, ops: 200 };
+ * import { type DiffOptions, runDiff } from "./diff.ts";
+ * import assert from "node:assert/strict";
+ * const options: DiffOptions = { seed: 42, ops: 50 };
+ * assert.equal((await runDiff(options)).agreed, true);
  * ```
  */
 export interface DiffOptions {
@@ -568,15 +580,11 @@ export interface DiffOptions {
  *
  * @example
  * ```ts
- * import type { DiffReport } from "./diff.ts";
- * const report: DiffReport = {
- *   seed: 1,
- *   ops: 10,
- *   reference: "memory",
- *   against: "memory",
- *   steps: [],
- *   agreed: true,
- * };
+ * import { type DiffReport, runDiff } from "./diff.ts";
+ * import assert from "node:assert/strict";
+ * const report: DiffReport = await runDiff({ seed: 1, ops: 10 });
+ * assert.equal(report.steps.length, 10);
+ * assert.equal(report.against, "memory");
  * ```
  */
 export interface DiffReport {

@@ -40,12 +40,15 @@ import {
  * @example
  * ```ts
  * import { makeHeader } from "./record.ts";
+ * import assert from "node:assert/strict";
  * const header = makeHeader("memory", {
  *   xen: "4.17 (model)",
  *   kernel: "6.1 (model)",
  *   abi: "2l",
  *   vcpus: 2,
  * });
+ * assert.equal(header.type, "header");
+ * assert.equal(header.abi, "2l");
  * ```
  */
 export function makeHeader(
@@ -74,8 +77,14 @@ export function makeHeader(
  *
  * @example
  * ```ts
- * import type { RecordOptions } from "./record.ts";
+ * import { type RecordOptions, recordSteps } from "./record.ts";
+ * import { memoryBackend } from "./backends.ts";
+ * import { scenario } from "./scenarios.ts";
+ * import assert from "node:assert/strict";
  * const options: RecordOptions = { scenario: "loopback" };
+ * const steps = scenario("loopback")!.steps;
+ * const trace = await recordSteps(steps, memoryBackend(), options);
+ * assert.equal(trace.header?.scenario, "loopback");
  * ```
  */
 export interface RecordOptions extends SessionOptions {
@@ -153,8 +162,10 @@ export async function recordSteps(
  *
  * @example
  * ```ts
- * import type { RecorderOptions } from "./record.ts";
+ * import { Recorder, type RecorderOptions } from "./record.ts";
+ * import assert from "node:assert/strict";
  * const options: RecorderOptions = { localDomain: 0, peerDomain: 1 };
+ * assert.deepEqual(new Recorder(options).trace().steps, []);
  * ```
  */
 export interface RecorderOptions {
@@ -373,14 +384,13 @@ export class Recorder {
  * ```ts
  * import { Recorder } from "./record.ts";
  * import { MemoryXen } from "../mod.ts";
+ * import assert from "node:assert/strict";
  * const recorder = new Recorder();
  * const h = recorder.handle(new MemoryXen().open(0));
- * try {
- *   h.notify(70000);
- * } catch {
- *   // ENOTCONN: thrown as ever, and recorded
- * }
+ * assert.throws(() => h.notify(70000)); // thrown as ever, and recorded
  * await h.close();
+ * const [, notify] = recorder.trace().steps;
+ * assert.deepEqual(notify.outcome, { error: { code: "ENOTCONN", errno: 107 } });
  * ```
  */
 export class RecordingHandle {

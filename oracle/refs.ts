@@ -25,7 +25,10 @@ const ABS_FROM = 4096;
  * @example
  * ```ts
  * import { RefError } from "./refs.ts";
+ * import assert from "node:assert/strict";
  * const error = new RefError("no base yet");
+ * assert.ok(error instanceof Error);
+ * assert.equal(error.message, "no base yet");
  * ```
  */
 export class RefError extends Error {

@@ -22,7 +22,8 @@ import type { JsonValue, Outcome, Trace, TraceStep } from "./trace.ts";
  *
  * @example
  * ```ts
- * import type { Divergence } from "./replay.ts";
+ * import { type Divergence, formatDivergence } from "./replay.ts";
+ * import assert from "node:assert/strict";
  * const d: Divergence = {
  *   i: 4,
  *   op: "notify",
@@ -33,6 +34,7 @@ import type { JsonValue, Outcome, Trace, TraceStep } from "./trace.ts";
  *   reason: "expected error ENOTCONN (107), got ok null",
  *   context: [],
  * };
+ * assert.match(formatDivergence(d), /step 4/);
  * ```
  */
 export interface Divergence {
@@ -61,14 +63,15 @@ export interface Divergence {
  *
  * @example
  * ```ts
- * import type { ReplayReport } from "./replay.ts";
- * const report: ReplayReport = {
- *   backend: "memory",
- *   total: 10,
- *   replayed: 10,
- *   divergences: [],
- *   ignored: [],
- * };
+ * import { type ReplayReport, replayTrace } from "./replay.ts";
+ * import { recordSteps } from "./record.ts";
+ * import { memoryBackend } from "./backends.ts";
+ * import { scenario } from "./scenarios.ts";
+ * import assert from "node:assert/strict";
+ * const trace = await recordSteps(scenario("loopback")!.steps, memoryBackend());
+ * const report: ReplayReport = await replayTrace(trace, memoryBackend());
+ * assert.equal(report.replayed, report.total);
+ * assert.deepEqual(report.divergences, []);
  * ```
  */
 export interface ReplayReport {
@@ -100,8 +103,15 @@ export interface ReplayReport {
  *
  * @example
  * ```ts
- * import type { ReplayOptions } from "./replay.ts";
+ * import { type ReplayOptions, replayTrace } from "./replay.ts";
+ * import { recordSteps } from "./record.ts";
+ * import { memoryBackend } from "./backends.ts";
+ * import { scenario } from "./scenarios.ts";
+ * import assert from "node:assert/strict";
  * const options: ReplayOptions = { all: true };
+ * const trace = await recordSteps(scenario("loopback")!.steps, memoryBackend());
+ * const report = await replayTrace(trace, memoryBackend(), options);
+ * assert.equal(report.replayed, trace.steps.length);
  * ```
  */
 export interface ReplayOptions {

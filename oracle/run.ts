@@ -36,7 +36,9 @@ const MAX_RING = 1 << 17;
  * @example
  * ```ts
  * import { StepError } from "./run.ts";
+ * import assert from "node:assert/strict";
  * const error = new StepError('handle "h3" was never opened');
+ * assert.equal(error.name, "StepError");
  * ```
  */
 export class StepError extends Error {
@@ -192,8 +194,10 @@ function portSpace(
  *
  * @example
  * ```ts
- * import type { RunnerHost } from "./run.ts";
+ * import { type RunnerHost, StepRunner } from "./run.ts";
+ * import { RefContext } from "./refs.ts";
  * import { MemoryXen } from "../mod.ts";
+ * import assert from "node:assert/strict";
  * const xen = new MemoryXen();
  * const host: RunnerHost = {
  *   readSettleMs: 0,
@@ -201,6 +205,11 @@ function portSpace(
  *   hypercalls: () => xen.hypercalls(0),
  *   settle: () => Promise.resolve(),
  * };
+ * const runner = new StepRunner(host, new RefContext(0, 1));
+ * assert.deepEqual(
+ *   await runner.run({ handle: "h0", op: "open", args: {} }),
+ *   { ok: null },
+ * );
  * ```
  */
 export type RunnerHost = Pick<

@@ -16,8 +16,10 @@ import type { DomainRef, JsonValue, PortRef, StepInput } from "./trace.ts";
  *
  * @example
  * ```ts
- * import { SCENARIOS } from "./scenarios.ts";
- * const names = SCENARIOS.map((s) => s.name);
+ * import { type Scenario, SCENARIOS } from "./scenarios.ts";
+ * import assert from "node:assert/strict";
+ * const loopback: Scenario | undefined = SCENARIOS.find((s) => s.name === "loopback");
+ * assert.ok(loopback !== undefined && loopback.steps.length > 0);
  * ```
  */
 export interface Scenario {

@@ -49,7 +49,9 @@ export const TRACE_LIMITS: {
  * @example
  * ```ts
  * import type { JsonValue } from "./trace.ts";
+ * import assert from "node:assert/strict";
  * const value: JsonValue = { rel: 0 };
+ * assert.equal(JSON.stringify(value), '{"rel":0}');
  * ```
  */
 export type JsonValue =
@@ -68,9 +70,11 @@ export type JsonValue =
  *
  * @example
  * ```ts
- * import type { DomainRef } from "./trace.ts";
+ * import { type DomainRef, parseTrace } from "./trace.ts";
+ * import assert from "node:assert/strict";
  * const peer: DomainRef = { dom: "peer" };
- * const self: DomainRef = { abs: 0x7ff0 };
+ * const line = { op: "hc.reset", args: { domain: peer } };
+ * assert.deepEqual(parseTrace(JSON.stringify(line)).steps[0].args.domain, peer);
  * ```
  */
 export type DomainRef = { dom: "local" | "peer" } | { abs: number };
@@ -85,10 +89,11 @@ export type DomainRef = { dom: "local" | "peer" } | { abs: number };
  *
  * @example
  * ```ts
- * import type { PortRef } from "./trace.ts";
- * const first: PortRef = { rel: 0 };
- * const huge: PortRef = { abs: 70000 };
+ * import { parseTrace, type PortRef } from "./trace.ts";
+ * import assert from "node:assert/strict";
  * const edge: PortRef = { bucketEnd: 0 };
+ * const line = { op: "hc.status", args: { domain: { dom: "peer" }, port: edge } };
+ * assert.deepEqual(parseTrace(JSON.stringify(line)).steps[0].args.port, edge);
  * ```
  */
 export type PortRef = { rel: number } | { abs: number } | { bucketEnd: number };
@@ -101,8 +106,11 @@ export type PortRef = { rel: number } | { abs: number } | { bucketEnd: number };
  *
  * @example
  * ```ts
- * import type { Timing } from "./trace.ts";
+ * import { parseTrace, type Timing } from "./trace.ts";
+ * import assert from "node:assert/strict";
  * const timing: Timing = "coalesce";
+ * const line = { handle: "h0", op: "read", args: {}, timing };
+ * assert.equal(parseTrace(JSON.stringify(line)).steps[0].timing, "coalesce");
  * ```
  */
 export type Timing = "coalesce" | "drain";
@@ -115,9 +123,11 @@ export type Timing = "coalesce" | "drain";
  *
  * @example
  * ```ts
- * import type { Outcome } from "./trace.ts";
- * const ok: Outcome = { ok: { rel: 0 } };
+ * import { type Outcome, parseTrace } from "./trace.ts";
+ * import assert from "node:assert/strict";
  * const refused: Outcome = { error: { code: "ENOTCONN", errno: 107 } };
+ * const line = { handle: "h0", op: "reset", args: {}, outcome: refused };
+ * assert.deepEqual(parseTrace(JSON.stringify(line)).steps[0].outcome, refused);
  * ```
  */
 export type Outcome =
@@ -129,7 +139,8 @@ export type Outcome =
  *
  * @example
  * ```ts
- * import type { TraceHeader } from "./trace.ts";
+ * import { formatTrace, parseTrace, type TraceHeader } from "./trace.ts";
+ * import assert from "node:assert/strict";
  * const header: TraceHeader = {
  *   type: "header",
  *   version: 1,
@@ -140,6 +151,7 @@ export type Outcome =
  *   vcpus: 2,
  *   recorded: "2025-01-01T00:00:00.000Z",
  * };
+ * assert.deepEqual(parseTrace(formatTrace({ header, steps: [] })).header, header);
  * ```
  */
 export interface TraceHeader {
@@ -177,11 +189,17 @@ export interface TraceHeader {
  * @example
  * ```ts
  * import type { StepInput } from "./trace.ts";
+ * import { recordSteps } from "./record.ts";
+ * import { memoryBackend } from "./backends.ts";
+ * import assert from "node:assert/strict";
  * const step: StepInput = {
  *   handle: "h0",
  *   op: "bind_unbound_port",
  *   args: { remote_domain: { dom: "local" } },
  * };
+ * const open: StepInput = { handle: "h0", op: "open", args: {} };
+ * const trace = await recordSteps([open, step], memoryBackend());
+ * assert.deepEqual(trace.steps[1].outcome, { ok: { rel: 0 } });
  * ```
  */
 export interface StepInput {
@@ -208,7 +226,8 @@ export interface StepInput {
  *
  * @example
  * ```ts
- * import type { TraceStep } from "./trace.ts";
+ * import { formatTrace, parseTrace, type TraceStep } from "./trace.ts";
+ * import assert from "node:assert/strict";
  * const step: TraceStep = {
  *   type: "step",
  *   i: 0,
@@ -217,6 +236,7 @@ export interface StepInput {
  *   args: {},
  *   outcome: { ok: null },
  * };
+ * assert.deepEqual(parseTrace(formatTrace({ steps: [step] })).steps, [step]);
  * ```
  */
 export interface TraceStep extends StepInput {
@@ -233,8 +253,10 @@ export interface TraceStep extends StepInput {
  *
  * @example
  * ```ts
- * import type { Trace } from "./trace.ts";
- * const empty: Trace = { steps: [] };
+ * import { parseTrace, type Trace } from "./trace.ts";
+ * import assert from "node:assert/strict";
+ * const empty: Trace = parseTrace("");
+ * assert.deepEqual(empty.steps, []);
  * ```
  */
 export interface Trace {
@@ -289,8 +311,12 @@ export class TraceParseError extends Error {
  *
  * @example
  * ```ts
- * import type { ParseOptions } from "./trace.ts";
+ * import { type ParseOptions, parseTrace } from "./trace.ts";
+ * import assert from "node:assert/strict";
  * const options: ParseOptions = { requireOutcomes: true };
+ * const noOutcome = '{"handle":"h0","op":"open","args":{}}';
+ * assert.equal(parseTrace(noOutcome).steps.length, 1);
+ * assert.throws(() => parseTrace(noOutcome, options));
  * ```
  */
 export interface ParseOptions {
