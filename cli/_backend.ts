@@ -16,12 +16,16 @@ import {
 import type { BackendChoice } from "./_args.ts";
 import { EventChannelError } from "../errors.ts";
 import { domainId, ffiGranted, probeDevice } from "../backends/linux/system.ts";
-import { PrivcmdHypercalls } from "../backends/linux/privcmd.ts";
+import {
+  DEFAULT_PRIVCMD_PATH,
+  PrivcmdHypercalls,
+} from "../backends/linux/privcmd.ts";
+import { DEFAULT_EVTCHN_PATH } from "../backends/linux/device.ts";
 
-/** Where Linux puts the event-channel device. */
-export const EVTCHN_DEVICE = "/dev/xen/evtchn";
-/** Where Linux puts the hypercall device. */
-export const PRIVCMD_DEVICE = "/dev/xen/privcmd";
+/** Where Linux puts the event-channel device (the linux backend's default). */
+export const EVTCHN_DEVICE: string = DEFAULT_EVTCHN_PATH;
+/** Where Linux puts the hypercall device (the linux backend's default). */
+export const PRIVCMD_DEVICE: string = DEFAULT_PRIVCMD_PATH;
 /** Lists `control_d` in dom0 (xenfs). */
 export const XEN_CAPABILITIES = "/proc/xen/capabilities";
 

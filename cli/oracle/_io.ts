@@ -4,6 +4,7 @@
 
 import { readBoundedInput } from "../_input.ts";
 import { UsageError } from "../_args.ts";
+import { resolveBackend } from "../_backend.ts";
 import {
   backendByName,
   type OracleBackend,
@@ -86,7 +87,7 @@ export async function writeOutput(
 
 /**
  * The backend a name asks for: `memory` when none is given, and for `auto`
- * the linux backend where `/dev/xen/evtchn` is a device.
+ * what every command's `--backend auto` means.
  *
  * @param name `memory`, `linux`, `auto` or `undefined`.
  * @param usage The usage line(s), for errors.
@@ -97,16 +98,9 @@ export function chooseBackend(
   name: string | undefined,
   usage: string,
 ): OracleBackend {
-  let resolved = name ?? "memory";
-  if (resolved === "auto") {
-    try {
-      resolved = Deno.statSync("/dev/xen/evtchn").isCharDevice
-        ? "linux"
-        : "memory";
-    } catch {
-      resolved = "memory";
-    }
-  }
+  const resolved = name === "auto"
+    ? resolveBackend("auto").name
+    : name ?? "memory";
   try {
     return backendByName(resolved);
   } catch (error) {
