@@ -5,8 +5,8 @@
 import { type FifoAbi, Hypervisor, LinuxGuest } from "../model.ts";
 import { MemoryXen } from "../backends/memory/mod.ts";
 import type { EventChannelHandle } from "../handle.ts";
-import { FifoConsumer } from "../backends/memory/hypervisor/guest_fifo.ts";
-import { TwoLevelConsumer } from "../backends/memory/hypervisor/guest_2l.ts";
+import { FifoConsumer } from "../backends/memory/linux/events_fifo.ts";
+import { TwoLevelConsumer } from "../backends/memory/linux/events_2l.ts";
 
 /** A cycle to run repeatedly. */
 export interface Cycle {

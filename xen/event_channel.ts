@@ -74,8 +74,21 @@ export type ChannelStatusName = keyof typeof EVTCHNSTAT;
 export const EVTCHN_2L_NR_CHANNELS = 4096;
 
 /**
+ * Bits of a FIFO event word's link field (event_channel.h
+ * `EVTCHN_FIFO_LINK_BITS`), which `EVTCHNOP_init_control` returns.
+ *
+ * @example
+ * ```ts
+ * import { EVTCHN_FIFO_LINK_BITS } from "./event_channel.ts";
+ * import assert from "node:assert/strict";
+ * assert.equal(EVTCHN_FIFO_LINK_BITS, 17);
+ * ```
+ */
+export const EVTCHN_FIFO_LINK_BITS = 17;
+
+/**
  * Ports under the FIFO ABI: 2^17 (event_channel.h
- * `EVTCHN_FIFO_NR_CHANNELS`, `EVTCHN_FIFO_LINK_BITS` = 17).
+ * `EVTCHN_FIFO_NR_CHANNELS`, `1 << EVTCHN_FIFO_LINK_BITS`).
  *
  * @example
  * ```ts
@@ -84,7 +97,38 @@ export const EVTCHN_2L_NR_CHANNELS = 4096;
  * assert.equal(EVTCHN_FIFO_NR_CHANNELS, 131072);
  * ```
  */
-export const EVTCHN_FIFO_NR_CHANNELS = 1 << 17;
+export const EVTCHN_FIFO_NR_CHANNELS = 1 << EVTCHN_FIFO_LINK_BITS;
+
+/**
+ * Bit numbers of a FIFO event word (event_channel.h
+ * `EVTCHN_FIFO_PENDING`, `_MASKED`, `_LINKED`, `_BUSY`).
+ *
+ * @example
+ * ```ts
+ * import { EVTCHN_FIFO_BIT } from "./event_channel.ts";
+ * import assert from "node:assert/strict";
+ * assert.equal(EVTCHN_FIFO_BIT.PENDING, 31);
+ * ```
+ */
+export const EVTCHN_FIFO_BIT = {
+  PENDING: 31,
+  MASKED: 30,
+  LINKED: 29,
+  BUSY: 28,
+} as const;
+
+/**
+ * The link field of a FIFO event word, bits 0-16 (event_channel.h
+ * `EVTCHN_FIFO_LINK_MASK`).
+ *
+ * @example
+ * ```ts
+ * import { EVTCHN_FIFO_LINK_MASK } from "./event_channel.ts";
+ * import assert from "node:assert/strict";
+ * assert.equal(EVTCHN_FIFO_LINK_MASK, 0x1ffff);
+ * ```
+ */
+export const EVTCHN_FIFO_LINK_MASK = (1 << EVTCHN_FIFO_LINK_BITS) - 1;
 
 /**
  * Event words, so ports, per page of a FIFO event array: a 4 KiB page of

@@ -42,7 +42,8 @@ export type FindingCode =
   | "stale-pending"
   | "leaked-port"
   | "unclosed-handle"
-  | "paused-target";
+  | "paused-target"
+  | "read-would-block";
 
 /** How bad a finding is: `"error"` loses events, `"warning"` may. */
 export type FindingSeverity = "error" | "warning";
@@ -86,6 +87,8 @@ export interface Finding {
   hint: string;
   /** `ring-overflow`: events dropped so far in this overflow. */
   dropped?: number;
+  /** `read-would-block`: how many such reads this handle made. */
+  count?: number;
 }
 
 /** Lint options, as `MemoryXen`'s `lint` option takes them. */
@@ -112,6 +115,21 @@ interface OpenHandle {
   step: number;
   fired: Map<number, Fired>;
   overflow: Finding | undefined;
+  /** A readiness wait (`readable`) since the last read that gave entries. */
+  waited: boolean;
+  /** This handle's `read-would-block` finding, counted on. */
+  blocked: Finding | undefined;
+}
+
+/**
+ * What else watches a host's operations: fault injection counts steps with
+ * the linter, and a host with faults but no lint records no findings.
+ */
+export interface LinterHooks {
+  /** Record findings (default true). */
+  record?: boolean;
+  /** Called at the start of every operation, with its step number. */
+  onStep?: (step: number) => void;
 }
 
 /**
@@ -124,7 +142,9 @@ interface OpenHandle {
  * import { Linter } from "./lint.ts";
  * import { Hypervisor } from "./hypervisor/hypervisor.ts";
  * import assert from "node:assert/strict";
- * const linter = new Linter(new Hypervisor());
+ * const xen = new Hypervisor();
+ * xen.createDomain({ domain: 0, privileged: true });
+ * const linter = new Linter(xen);
  * const h = linter.opened(0);
  * linter.op();
  * linter.closed(h, 0, [5]);
@@ -144,14 +164,21 @@ export class Linter {
   #head = 0;
   /** Per domain, ports closed with their pending bit set. */
   readonly #closedPending = new Map<number, Map<number, number>>();
+  readonly #record: boolean;
+  readonly #onStep: ((step: number) => void) | undefined;
 
   /**
    * A linter for one host.
    *
    * @param xen The hypervisor whose state the rules look at.
    * @param options The limits.
+   * @param hooks Whether to record findings, and who else counts steps.
    */
-  constructor(xen: Hypervisor, options: LintOptions = {}) {
+  constructor(
+    xen: Hypervisor,
+    options: LintOptions = {},
+    hooks: LinterHooks = {},
+  ) {
     const within = options.unmaskWithin ?? 1000;
     if (!Number.isSafeInteger(within) || within < 1) {
       throw new RangeError(
@@ -160,6 +187,8 @@ export class Linter {
     }
     this.#xen = xen;
     this.#within = within;
+    this.#record = hooks.record ?? true;
+    this.#onStep = hooks.onStep;
   }
 
   /**
@@ -170,8 +199,9 @@ export class Linter {
    */
   findings(options: { final?: boolean } = {}): Finding[] {
     const all = this.#findings.map((f) => ({ ...f }));
-    if (options.final) {
+    if (options.final && this.#record) {
       for (const [handle, h] of this.#handles) {
+        if (this.#xen.domain(h.domain) === undefined) continue;
         all.push({
           code: "unclosed-handle",
           severity: "warning",
@@ -188,13 +218,17 @@ export class Linter {
   }
 
   #add(finding: Finding): Finding {
-    this.#findings.push(finding);
+    if (this.#record) this.#findings.push(finding);
     return finding;
   }
 
-  /** One operation of the program: counts it and checks the unmask window. */
+  /**
+   * One operation of the program: counts it, lets fault injection act
+   * before it runs, and checks the unmask window.
+   */
   op(): void {
     const step = ++this.step;
+    this.#onStep?.(step);
     const queue = this.#queue;
     while (this.#head < queue.length) {
       const f = queue[this.#head];
@@ -235,8 +269,64 @@ export class Linter {
       step: this.step,
       fired: new Map(),
       overflow: undefined,
+      waited: false,
+      blocked: undefined,
     });
     return handle;
+  }
+
+  /** The number of the handle opened last (-1 before the first). */
+  get lastHandle(): number {
+    return this.#nextHandle - 1;
+  }
+
+  /**
+   * The handle waits for its ring to become readable (`poll(2)` on the
+   * device, the handle's `next()` and async iterator).
+   *
+   * @param handle The handle.
+   */
+  waiting(handle: number): void {
+    const h = this.#handles.get(handle);
+    if (h !== undefined) h.waited = true;
+  }
+
+  /**
+   * The raw `read()` of a handle returned entries or found the ring empty.
+   * Empty, with no readiness wait since the last read that gave entries, is
+   * `read-would-block`: on a blocking file descriptor (libxenevtchn's
+   * default, `xenevtchn_pending`) Linux's `evtchn_read` sleeps there until
+   * an event comes, forever if this program is the one to send it.
+   *
+   * @param handle The handle.
+   * @param empty Whether the ring was empty (`EAGAIN` here).
+   */
+  read(handle: number, empty: boolean): void {
+    const h = this.#handles.get(handle);
+    if (h === undefined) return;
+    if (!empty) {
+      h.waited = false;
+      return;
+    }
+    if (h.waited) return;
+    const b = h.blocked;
+    if (b !== undefined) {
+      b.count = (b.count ?? 1) + 1;
+      b.message = blockMessage(handle, b.step, b.count);
+      return;
+    }
+    h.blocked = this.#add({
+      code: "read-would-block",
+      severity: "warning",
+      domain: h.domain,
+      handle,
+      step: this.step,
+      message: blockMessage(handle, this.step, 1),
+      hint: "wait for the handle first (await handle.next(), or poll(2) " +
+        "the fd before xenevtchn_pending()), or open the fd O_NONBLOCK " +
+        "and handle EAGAIN",
+      count: 1,
+    });
   }
 
   /**
@@ -315,11 +405,12 @@ export class Linter {
   /**
    * The program notified a port it owns: is anyone listening?
    *
-   * @param handle The handle.
-   * @param domain The handle's domain.
+   * @param handle The handle, or `undefined` for an `EVTCHNOP_send` issued
+   * directly (a scenario's step).
+   * @param domain The sending domain.
    * @param port The port.
    */
-  notified(handle: number, domain: number, port: number): void {
+  notified(handle: number | undefined, domain: number, port: number): void {
     const d = this.#xen.domain(domain);
     if (d === undefined || port >= d.validEvtchns) return;
     const state = d.state[port];
@@ -331,7 +422,9 @@ export class Linter {
         port,
         handle,
         step: this.step,
-        message: `notify on port ${port}, whose remote end (domain ${
+        message: `${
+          handle === undefined ? "send" : "notify"
+        } on port ${port}, whose remote end (domain ${
           d.remoteDomain[port]
         }) is not bound or was closed: Xen drops the event silently`,
         hint: "notify only after the peer has bound (e.g. after its " +
@@ -350,7 +443,9 @@ export class Linter {
         port,
         handle,
         step: this.step,
-        message: `notify on port ${port} to domain ${target}, which is ${
+        message: `${
+          handle === undefined ? "send" : "notify"
+        } on port ${port} to domain ${target}, which is ${
           rd.dying ? "being destroyed" : "paused"
         }: nothing will handle it until it runs`,
         hint: "wait for the domain to be unpaused, or watch VIRQ_DOM_EXC " +
@@ -360,14 +455,15 @@ export class Linter {
   }
 
   /**
-   * A port of a handle is about to be closed (unbind or handle close).
+   * A port is about to be closed (unbind or handle close, or an
+   * `EVTCHNOP_close` issued directly).
    *
-   * @param handle The handle.
-   * @param domain The handle's domain.
+   * @param handle The handle, if a handle held it.
+   * @param domain The port's domain.
    * @param port The port.
    */
-  unbinding(handle: number, domain: number, port: number): void {
-    this.unmasked(handle, port);
+  unbinding(handle: number | undefined, domain: number, port: number): void {
+    if (handle !== undefined) this.unmasked(handle, port);
     const d = this.#xen.domain(domain);
     if (
       d !== undefined && port < d.validEvtchns && d.state[port] !== ECS.FREE &&
@@ -414,7 +510,9 @@ export class Linter {
    * @param ports The ports it still held.
    */
   closed(handle: number, domain: number, ports: number[]): void {
-    for (const port of ports) {
+    // A handle in a destroyed domain went with it: nothing leaked.
+    const gone = this.#xen.domain(domain) === undefined;
+    for (const port of gone ? [] : ports) {
       this.#add({
         code: "leaked-port",
         severity: "warning",
@@ -431,6 +529,13 @@ export class Linter {
     if (h !== undefined) { for (const f of h.fired.values()) f.done = true; }
     this.#handles.delete(handle);
   }
+}
+
+function blockMessage(handle: number, step: number, count: number): string {
+  return `handle ${handle} read an empty ring without waiting for it to ` +
+    `be readable (first at step ${step}${
+      count === 1 ? "" : `, ${count} times`
+    }): on a blocking fd Linux would block in read() here`;
 }
 
 function overflowMessage(handle: number, dropped: number): string {

@@ -10,10 +10,11 @@
 
 import { EventChannelError } from "../../errors.ts";
 import type { Domain } from "./hypervisor/domain.ts";
-import { TwoLevelConsumer } from "./hypervisor/guest_2l.ts";
-import { FifoConsumer } from "./hypervisor/guest_fifo.ts";
-import { FIFO_BIT, type FifoAbi } from "./hypervisor/event_fifo.ts";
+import { TwoLevelConsumer } from "./linux/events_2l.ts";
+import { FifoConsumer } from "./linux/events_fifo.ts";
+import type { FifoAbi } from "./hypervisor/event_fifo.ts";
 import {
+  EVTCHN_FIFO_BIT,
   EVTCHN_FIFO_EVENT_WORDS_PER_PAGE,
   EVTCHN_FIFO_NR_CHANNELS,
 } from "../../xen/event_channel.ts";
@@ -90,6 +91,8 @@ export class LinuxGuest {
   #d: Domain;
   #consumer: { handleEvents(vcpu: number, h: (port: number) => void): void };
   #fifo: FifoAbi | undefined;
+  /** The ABI the kernel set up at boot, by its `EventAbi` name. */
+  #abiName: "fifo" | "2l";
   // Per port, indexed by port number (no allocation per event).
   #handlers: (((port: number) => void) | undefined)[] = [];
   /** Bit 7: bound to a handler; bit 6: late EOI; bits 0-2: mask reasons. */
@@ -128,11 +131,13 @@ export class LinuxGuest {
     this.#d = d;
     this.#channelsOnCpu = new Uint32Array(d.vcpus);
     const eventAbi = options.profile?.eventAbi ?? options.eventAbi ?? "fifo";
+    // A literal, so that the check on each upcall compares interned strings.
+    this.#abiName = eventAbi === "fifo" ? "fifo" : "2l";
     if (eventAbi === "fifo") {
       // evtchn_fifo_init: a control block per vCPU (the first switches the
       // domain to FIFO); event array pages come with the first binds.
       for (let cpu = 0; cpu < d.vcpus; cpu++) {
-        xen.initControl(domain, d.allocGuestPage(), 0, cpu);
+        xen.evtchnInitControl(domain, d.allocGuestPage(), 0, cpu);
       }
       this.#fifo = d.abi as FifoAbi;
       this.#consumer = new FifoConsumer(this.#fifo, d.vcpus);
@@ -171,8 +176,8 @@ export class LinuxGuest {
     if (fifo === undefined || port >= EVTCHN_FIFO_NR_CHANNELS) return;
     while (fifo.numEvtchns <= port) {
       const gfn = this.#d.allocGuestPage();
-      this.#d.guestPages.get(gfn)!.fill(1 << FIFO_BIT.MASKED);
-      this.xen.expandArray(this.domain, gfn);
+      this.#d.guestPages.get(gfn)!.fill(1 << EVTCHN_FIFO_BIT.MASKED);
+      this.xen.evtchnExpandArray(this.domain, gfn);
     }
   }
 
@@ -280,7 +285,7 @@ export class LinuxGuest {
   #rebind(port: number, cpu: number): void {
     this.#mask(port, MASK_TEMPORARY);
     try {
-      this.xen.bindVcpu(this.domain, port, cpu);
+      this.xen.evtchnBindVcpu(this.domain, port, cpu);
       this.#countOnCpu(port, cpu);
     } catch (error) {
       // "usually just indicates that we're dealing with a virq or IPI
@@ -338,7 +343,7 @@ export class LinuxGuest {
     this.#setupPort(port);
     this.#handlers[port] = handler;
     this.#flags[port] = BOUND | flags;
-    this.xen.unmask(this.domain, port);
+    this.xen.evtchnUnmask(this.domain, port);
   }
 
   /**
@@ -364,7 +369,7 @@ export class LinuxGuest {
     this.#flags[port] = 0;
     this.#countOnCpu(port, NO_CPU);
     try {
-      this.xen.close(this.domain, port);
+      this.xen.evtchnClose(this.domain, port);
     } catch (error) {
       // Linux BUG()s here; the model keeps going so that the state a program
       // sees after an EVTCHNOP_reset behind the driver's back is observable.
@@ -415,7 +420,7 @@ export class LinuxGuest {
 
   #upcall(vcpu: number): void {
     // After an EVTCHNOP_reset behind its back the kernel's ABI is gone.
-    if (this.#d.abi.name !== this.eventAbi) return;
+    if (this.#d.abi.name !== this.#abiName) return;
     // __xen_evtchn_do_upcall clears the flag before handling, for both ABIs.
     this.#d.sharedInfo.exchangeUpcallPending(vcpu, 0);
     this.#consumer.handleEvents(vcpu, this.#handlePort);

@@ -28,7 +28,20 @@ import type { Domain, DomainOptions } from "./hypervisor/domain.ts";
 import { Hypervisor } from "./hypervisor/hypervisor.ts";
 import { MemoryEvtchnDevice } from "./evtchn_device.ts";
 import { LinuxGuest } from "./linux_guest.ts";
+import {
+  type DomainInfo,
+  inspectDomains,
+  inspectPort,
+  inspectPorts,
+  type PortInfo,
+} from "./hypervisor/inspect.ts";
 import { type Finding, Linter, type LintOptions } from "./lint.ts";
+import {
+  FaultInjector,
+  type FaultOptions,
+  type InjectedFault,
+} from "./faults.ts";
+import { ObservedDevice } from "./_observed_device.ts";
 import { DOMID_SELF } from "../../xen/domid.ts";
 import {
   checkHostSnapshot,
@@ -43,7 +56,25 @@ import {
   profileFromSnapshot,
 } from "./linux/profile.ts";
 
-export { Hypervisor } from "./hypervisor/hypervisor.ts";
+export { type FaultHook, Hypervisor } from "./hypervisor/hypervisor.ts";
+export {
+  checkOpArgs,
+  EVTCHN_OPS,
+  type EvtchnOp,
+  OP_ARG_MAX,
+  type OpArg,
+  type OpArgType,
+  type OpResult,
+} from "./hypervisor/op_table.ts";
+export type { EcsName } from "./hypervisor/domain.ts";
+export {
+  type DomainInfo,
+  inspectDomain,
+  inspectDomains,
+  inspectPort,
+  inspectPorts,
+  type PortInfo,
+} from "./hypervisor/inspect.ts";
 export { checkInvariants } from "./hypervisor/invariants.ts";
 export type { Domain, DomainOptions } from "./hypervisor/domain.ts";
 export type { EventAbi } from "./hypervisor/event_abi.ts";
@@ -52,6 +83,7 @@ export { FifoAbi } from "./hypervisor/event_fifo.ts";
 export { SharedInfo } from "./hypervisor/shared_info.ts";
 export { LinuxGuest, type LinuxGuestOptions } from "./linux_guest.ts";
 export { MemoryEvtchnDevice } from "./evtchn_device.ts";
+export type { FaultErrno, FaultOptions, InjectedFault } from "./faults.ts";
 export {
   assertNoFindings,
   type Finding,
@@ -83,6 +115,31 @@ export interface MemoryDomainOptions extends DomainOptions {
   profile?: KernelProfile;
 }
 
+/**
+ * What a modelled Linux guest kernel reports about its event handling.
+ *
+ * @example
+ * ```ts
+ * import { MemoryXen } from "./mod.ts";
+ * import assert from "node:assert/strict";
+ * const info = new MemoryXen({ eventAbi: "2l", vcpus: 1 }).kernel(0)!;
+ * assert.deepEqual(info, { domain: 0, abi: "2l", vcpus: 1, nrChannels: 4096 });
+ * ```
+ */
+export interface KernelInfo {
+  /** The guest's domain. */
+  readonly domain: number;
+  /** The event ABI the kernel set up (`xen.fifo_events`). */
+  readonly abi: "fifo" | "2l";
+  /** The kernel's online vCPUs. */
+  readonly vcpus: number;
+  /**
+   * `xen_evtchn_nr_channels()`: 4096 under 2-level, event-array pages ×
+   * 1024 under FIFO (it grows as ports are bound).
+   */
+  readonly nrChannels: number;
+}
+
 /** Options for {@linkcode MemoryXen}. */
 export interface MemoryXenOptions {
   /** dom0's vCPUs (default 2, like the project's real-Xen VM). */
@@ -111,6 +168,15 @@ export interface MemoryXenOptions {
    * Off by default, and then free.
    */
   lint?: boolean | LintOptions;
+  /**
+   * Fault injection: peer domains destroyed, spurious events, delayed
+   * cross-vCPU delivery, forced ring overflow, failing operations, each at a
+   * chosen step (see `FaultOptions`); what was injected is in
+   * {@linkcode MemoryXen.injectedFaults}. Off by default, and then free.
+   */
+  faults?: FaultOptions;
+  /** The fault scheduler's seed: the same seed, the same run. Default 0. */
+  seed?: number;
 }
 
 /**
@@ -134,6 +200,7 @@ export class MemoryXen {
   #guests = new Map<number, LinuxGuest>();
   #eventAbi: "fifo" | "2l";
   #lint: Linter | undefined;
+  #faults: FaultInjector | undefined;
 
   /**
    * Boots the host with dom0.
@@ -141,10 +208,20 @@ export class MemoryXen {
    * @param options dom0's vCPUs and boot ports.
    */
   constructor(options: MemoryXenOptions = {}) {
-    if (options.lint !== undefined && options.lint !== false) {
+    const lint = options.lint !== undefined && options.lint !== false;
+    if (options.faults !== undefined) {
+      this.#faults = new FaultInjector(
+        this.hypervisor,
+        options.faults,
+        options.seed ?? 0,
+        (domain) => this.destroyDomain(domain),
+      );
+    }
+    if (lint || this.#faults !== undefined) {
       this.#lint = new Linter(
         this.hypervisor,
-        options.lint === true ? {} : options.lint,
+        options.lint === true || !lint ? {} : options.lint as LintOptions,
+        { record: lint, onStep: this.#faults?.onStep },
       );
     }
     const host = options.host === undefined
@@ -187,6 +264,7 @@ export class MemoryXen {
         }),
       );
     }
+    this.#faults?.domainCreated(domain);
     return domain;
   }
 
@@ -211,6 +289,130 @@ export class MemoryXen {
   }
 
   /**
+   * Every live domain, by ascending id: a read-only copy of what the model
+   * holds (vCPUs, event ABI, port storage and use, limits, pause).
+   *
+   * @returns Frozen rows.
+   *
+   * @example
+   * ```ts
+   * import { MemoryXen } from "./mod.ts";
+   * import assert from "node:assert/strict";
+   * const xen = new MemoryXen();
+   * xen.createDomain({ domain: 5, vcpus: 1, linux: false });
+   * const [dom0, dom5] = xen.domains();
+   * assert.deepEqual([dom0.id, dom0.privileged, dom0.abi], [0, true, "fifo"]);
+   * assert.deepEqual([dom5.id, dom5.vcpus, dom5.abi], [5, 1, "2l"]);
+   * assert.throws(() => (dom5 as { vcpus: number }).vcpus = 9);
+   * ```
+   */
+  domains(): readonly DomainInfo[] {
+    return inspectDomains(this.hypervisor);
+  }
+
+  /**
+   * A domain's ports in use, ascending, as `xl debug-keys e` lists them:
+   * state, notify vCPU, pending, masked, the 2-level selector bit or the
+   * FIFO word's LINKED/BUSY/link and priority, and the remote end, VIRQ or
+   * PIRQ. Rows are copies: later operations do not change them.
+   *
+   * @param domain The domain id.
+   * @returns Frozen rows.
+   * @throws {EventChannelError} `ESRCH` for a domain that does not exist.
+   *
+   * @example A channel from dom0's point of view
+   * ```ts
+   * import { MemoryXen } from "./mod.ts";
+   * import assert from "node:assert/strict";
+   * const xen = new MemoryXen({ bootPorts: false });
+   * xen.createDomain({ domain: 1, bootPorts: false });
+   * using dom0 = xen.open(0);
+   * using domU = xen.open(1);
+   * const offered = domU.bindUnboundPort(0);
+   * const port = dom0.bindInterdomain(1, offered);
+   * const [row] = xen.ports(0);
+   * assert.equal(row.port, port);
+   * assert.equal(row.state, "interdomain");
+   * assert.deepEqual([row.remoteDomain, row.remotePort], [1, offered]);
+   * // Xen set it pending at bind; the kernel took the event, masked the
+   * // port until the program unmasks it, and cleared pending.
+   * assert.deepEqual([row.pending, row.masked], [false, true]);
+   * assert.equal(row.fifo?.priority, 7); // FIFO's default
+   * dom0.unmask(dom0.poll()!);
+   * assert.equal(xen.port(0, port)?.masked, false);
+   * assert.equal(row.masked, true); // rows are copies
+   * ```
+   */
+  ports(domain: number): readonly PortInfo[] {
+    return inspectPorts(this.#domain("ports", domain));
+  }
+
+  /**
+   * One port's row, as in {@linkcode MemoryXen.ports}.
+   *
+   * @param domain The domain id.
+   * @param port The port.
+   * @returns The row, or `undefined` for a free port or one beyond the
+   * domain's port storage.
+   * @throws {EventChannelError} `ESRCH` for a domain that does not exist.
+   *
+   * @example
+   * ```ts
+   * import { MemoryXen } from "./mod.ts";
+   * import assert from "node:assert/strict";
+   * const xen = new MemoryXen({ eventAbi: "2l" });
+   * const port = xen.hypercalls(0).allocUnbound(0, 0);
+   * assert.equal(xen.port(0, port)?.state, "unbound");
+   * assert.equal(xen.port(0, port)?.selector, false);
+   * assert.equal(xen.port(0, 100_000), undefined);
+   * ```
+   */
+  port(domain: number, port: number): PortInfo | undefined {
+    return inspectPort(this.#domain("port", domain), port);
+  }
+
+  /**
+   * What a domain's Linux kernel reports about its event handling.
+   *
+   * @param domain The domain id (default dom0).
+   * @returns Frozen facts, or `undefined` when the domain runs no Linux.
+   *
+   * @example FIFO's channel count grows with the event array
+   * ```ts
+   * import { MemoryXen } from "./mod.ts";
+   * import assert from "node:assert/strict";
+   * const xen = new MemoryXen({ vcpus: 2 });
+   * assert.equal(xen.kernel(0)?.abi, "fifo");
+   * assert.equal(xen.kernel(0)?.nrChannels, 1024); // one event-array page
+   * assert.equal(xen.kernel(7), undefined);
+   * ```
+   */
+  kernel(domain = 0): KernelInfo | undefined {
+    const guest = this.#guests.get(domain);
+    if (guest === undefined) return undefined;
+    return Object.freeze({
+      domain,
+      abi: guest.eventAbi,
+      vcpus: guest.vcpus,
+      nrChannels: guest.nrChannels,
+    });
+  }
+
+  #domain(op: string, domain: number): Domain {
+    const d = Number.isInteger(domain)
+      ? this.hypervisor.domain(domain)
+      : undefined;
+    if (d === undefined) {
+      throw new EventChannelError(op, "ESRCH", {
+        argument: "domain",
+        value: domain,
+        detail: "no such domain",
+      });
+    }
+    return d;
+  }
+
+  /**
    * Opens `/dev/xen/evtchn` in a domain running Linux.
    *
    * @param domain The domain id (default dom0).
@@ -226,7 +428,12 @@ export class MemoryXen {
         detail: "no Linux guest with /dev/xen/evtchn in that domain",
       });
     }
-    return new EventChannelHandle(new MemoryEvtchnDevice(guest, this.#lint));
+    const lint = this.#lint;
+    return new EventChannelHandle(
+      lint === undefined
+        ? new MemoryEvtchnDevice(guest)
+        : new ObservedDevice(guest, lint, this.#faults),
+    );
   }
 
   /**
@@ -303,6 +510,16 @@ export class MemoryXen {
    */
   findings(options: { final?: boolean } = {}): Finding[] {
     return this.#lint?.findings(options) ?? [];
+  }
+
+  /**
+   * The faults injected so far (empty unless the host was made with
+   * `faults`), in order: the same plan and seed give the same list.
+   *
+   * @returns A copy.
+   */
+  injectedFaults(): InjectedFault[] {
+    return this.#faults?.log() ?? [];
   }
 
   /**

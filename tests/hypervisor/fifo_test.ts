@@ -11,8 +11,8 @@ import {
   Hypervisor,
   LinuxGuest,
 } from "../../model.ts";
-import { FifoConsumer } from "../../backends/memory/hypervisor/guest_fifo.ts";
-import { FIFO_BIT } from "../../backends/memory/hypervisor/event_fifo.ts";
+import { FifoConsumer } from "../../backends/memory/linux/events_fifo.ts";
+import { EVTCHN_FIFO_BIT as FIFO_BIT } from "../../xen/event_channel.ts";
 import { assertErrno } from "../_assert.ts";
 
 const P = 1 << FIFO_BIT.PENDING,

@@ -1,12 +1,19 @@
 /**
- * A modelled domain: its port table (Xen's `struct evtchn` per port, kept in
- * typed arrays so the hot path allocates nothing), its vCPUs and its delivery
- * ABI.
+ * A modelled domain: its port table (Xen's `struct evtchn` per port from
+ * `xen/include/xen/sched.h`, kept in typed arrays so the hot path allocates
+ * nothing), its vCPUs and its delivery ABI, with the per-domain parts of
+ * `xen/common/event_channel.c` (`evtchn_init`, `get_free_port`,
+ * `evtchn_free`, `evtchn_port_set_pending`) and x86's
+ * `vcpu_mark_events_pending`.
  *
  * @module
  */
 
-import { EVTCHNS_PER_BUCKET } from "../../../xen/event_channel.ts";
+import {
+  EVTCHNS_PER_BUCKET,
+  XL_DEFAULT_MAX_EVTCHN_PORT,
+} from "../../../xen/event_channel.ts";
+import { PAGE_SIZE } from "../../../xen/page.ts";
 import { NR_VIRQS } from "../../../xen/virq.ts";
 import type { EventAbi } from "./event_abi.ts";
 import { TwoLevelAbi } from "./event_2l.ts";
@@ -32,6 +39,34 @@ export const ECS = {
   VIRQ: 5,
   IPI: 6,
 } as const;
+
+/** The name of an `ECS_*` state, lower case as `xl debug-keys e` users say it. */
+export type EcsName =
+  | "free"
+  | "reserved"
+  | "unbound"
+  | "interdomain"
+  | "pirq"
+  | "virq"
+  | "ipi";
+
+/**
+ * `ECS_*` names by number, the inverse of {@linkcode ECS}.
+ *
+ * @example
+ * ```ts
+ * import { ECS, ECS_NAME } from "./domain.ts";
+ * import assert from "node:assert/strict";
+ * assert.equal(ECS_NAME[ECS.VIRQ], "virq");
+ * ```
+ */
+export const ECS_NAME: readonly EcsName[] = (() => {
+  const names: EcsName[] = [];
+  for (const [name, value] of Object.entries(ECS)) {
+    names[value] = name.toLowerCase() as EcsName;
+  }
+  return Object.freeze(names);
+})();
 
 /** Options for creating a domain. */
 export interface DomainOptions {
@@ -140,7 +175,8 @@ export class Domain {
     this.privileged = options.privileged ?? false;
     this.vcpus = options.vcpus ?? 1;
     this.maxEvtchnPort = Math.min(
-      options.maxEvtchnPort ?? (this.privileged ? 0x7fff_ffff : 1023),
+      options.maxEvtchnPort ??
+        (this.privileged ? 0x7fff_ffff : XL_DEFAULT_MAX_EVTCHN_PORT),
       0x7fff_ffff,
     );
     this.nrPirqs = options.nrPirqs ?? 256;
@@ -169,7 +205,7 @@ export class Domain {
    */
   allocGuestPage(): number {
     const gfn = this.#nextGfn++;
-    this.guestPages.set(gfn, new Uint32Array(1024));
+    this.guestPages.set(gfn, new Uint32Array(PAGE_SIZE / 4));
     return gfn;
   }
 
@@ -323,6 +359,11 @@ export class Domain {
       this.#upcallAgain = true;
       return;
     }
+    this.#runUpcall(upcall, vcpu);
+  }
+
+  /** The upcall and those that came while it ran (kept out of `kick`, which stays small enough to inline). */
+  #runUpcall(upcall: (vcpu: number) => void, vcpu: number): void {
     this.#inUpcall = true;
     try {
       upcall(vcpu);

@@ -1,28 +1,26 @@
 /**
  * The FIFO event ABI, following Xen 4.17's `xen/common/event_fifo.c`: event
  * words with P/M/L/B bits and a link in guest pages, per-vCPU control blocks
- * with a READY bitmap and 16 queue heads, and Xen's per-queue tails.
+ * with a READY bitmap and 16 queue heads, Xen's per-queue tails, and the
+ * FIFO control ops (`EVTCHNOP_init_control`, `EVTCHNOP_expand_array`, and
+ * the FIFO part of `EVTCHNOP_set_priority`).
  *
  * @module
  */
 
+import { EventChannelError } from "../../../errors.ts";
 import {
+  EVTCHN_FIFO_BIT,
   EVTCHN_FIFO_EVENT_WORDS_PER_PAGE,
+  EVTCHN_FIFO_LINK_BITS,
+  EVTCHN_FIFO_LINK_MASK,
   EVTCHN_FIFO_NR_CHANNELS,
   FIFO_PRIORITY,
 } from "../../../xen/event_channel.ts";
+import { PAGE_SIZE } from "../../../xen/page.ts";
+import type { Domain } from "./domain.ts";
 import type { EventAbi } from "./event_abi.ts";
 
-/** Event word bits (public event_channel.h `EVTCHN_FIFO_*`). */
-export const FIFO_BIT = {
-  PENDING: 31,
-  MASKED: 30,
-  LINKED: 29,
-  BUSY: 28,
-} as const;
-
-/** `EVTCHN_FIFO_LINK_MASK`: the link field, bits 0-16. */
-export const FIFO_LINK_MASK = 0x1ffff;
 /** Pages of the largest event array (`EVTCHN_FIFO_MAX_EVENT_ARRAY_PAGES`). */
 export const MAX_EVENT_ARRAY_PAGES = EVTCHN_FIFO_NR_CHANNELS /
   EVTCHN_FIFO_EVENT_WORDS_PER_PAGE;
@@ -30,11 +28,14 @@ export const MAX_EVENT_ARRAY_PAGES = EVTCHN_FIFO_NR_CHANNELS /
 export const CONTROL_BLOCK_SIZE = 72;
 /** Queues per vCPU, one per priority. */
 const QUEUES = FIFO_PRIORITY.MIN + 1;
+/** A port's word index in its page, and its page: port & WORD, port >>> SHIFT. */
+const WORD = EVTCHN_FIFO_EVENT_WORDS_PER_PAGE - 1;
+const SHIFT = 31 - Math.clz32(EVTCHN_FIFO_EVENT_WORDS_PER_PAGE);
 
-const P = 1 << FIFO_BIT.PENDING;
-const M = 1 << FIFO_BIT.MASKED;
-const L = 1 << FIFO_BIT.LINKED;
-const B = 1 << FIFO_BIT.BUSY;
+const P = 1 << EVTCHN_FIFO_BIT.PENDING;
+const M = 1 << EVTCHN_FIFO_BIT.MASKED;
+const L = 1 << EVTCHN_FIFO_BIT.LINKED;
+const B = 1 << EVTCHN_FIFO_BIT.BUSY;
 
 /**
  * A domain's FIFO state. Pages are the guest's own memory: the event array
@@ -124,7 +125,7 @@ export class FifoAbi implements EventAbi {
   }
 
   #wordPage(port: number): Uint32Array | undefined {
-    return port < this.numEvtchns ? this.pages[port >>> 10] : undefined;
+    return port < this.numEvtchns ? this.pages[port >>> SHIFT] : undefined;
   }
 
   /**
@@ -134,7 +135,7 @@ export class FifoAbi implements EventAbi {
    * @returns The word.
    */
   word(port: number): number | undefined {
-    return this.#wordPage(port)?.[port & 1023];
+    return this.#wordPage(port)?.[port & WORD];
   }
 
   /** `evtchn_fifo_set_pending`. */
@@ -144,7 +145,7 @@ export class FifoAbi implements EventAbi {
       this.savedPending[port] = 1;
       return;
     }
-    const i = port & 1023;
+    const i = port & WORD;
     const block = this.#controlBlocks[vcpu];
     if (block === undefined) return; // no control block: the event is lost
     const priority = this.priority[port];
@@ -177,31 +178,31 @@ export class FifoAbi implements EventAbi {
   /** `evtchn_fifo_set_link`: link the tail to `port` if it is still linked. */
   #setLink(tail: number, port: number): boolean {
     const page = this.#wordPage(tail)!;
-    const i = tail & 1023;
+    const i = tail & WORD;
     const w = page[i];
     if (!(w & L)) return false;
-    page[i] = (w & ~(B | FIFO_LINK_MASK)) | port;
+    page[i] = (w & ~(B | EVTCHN_FIFO_LINK_MASK)) | port;
     return true;
   }
 
   /** `evtchn_fifo_clear_pending`: P only; L stays until the guest unlinks. */
   clearPending(port: number): void {
     const page = this.#wordPage(port);
-    if (page !== undefined) page[port & 1023] &= ~P;
+    if (page !== undefined) page[port & WORD] &= ~P;
   }
 
   /** `evtchn_fifo_unmask`: clear M, re-link if pending. */
   unmask(port: number, vcpu: number): void {
     const page = this.#wordPage(port);
     if (page === undefined) return;
-    page[port & 1023] &= ~M;
-    if (page[port & 1023] & P) this.setPending(port, vcpu);
+    page[port & WORD] &= ~M;
+    if (page[port & WORD] & P) this.setPending(port, vcpu);
   }
 
   /** The guest masks a port: sets M in its event word. */
   mask(port: number): void {
     const page = this.#wordPage(port);
-    if (page !== undefined) page[port & 1023] |= M;
+    if (page !== undefined) page[port & WORD] |= M;
   }
 
   /** `evtchn_fifo_is_pending`. */
@@ -226,4 +227,173 @@ export class FifoAbi implements EventAbi {
   initPort(port: number): void {
     this.priority[port] = FIFO_PRIORITY.DEFAULT;
   }
+}
+
+/**
+ * `evtchn_fifo_init_control` for arguments of their C types: checks the
+ * vCPU (`ENOENT`) and the block's place in the page (`EINVAL`), maps the
+ * vCPU's control block, and on the first one switches the domain to FIFO
+ * (`setup_ports`: 2-level events still pending are kept to be replayed when
+ * their event word appears, every priority becomes the default).
+ *
+ * @param d The calling domain.
+ * @param gfn The guest frame holding the block.
+ * @param offset The block's byte offset in it.
+ * @param vcpu The vCPU.
+ * @returns `EVTCHN_FIFO_LINK_BITS`.
+ * @throws {EventChannelError} `ENOENT`, `EINVAL`.
+ *
+ * @example
+ * ```ts
+ * import { Domain } from "./domain.ts";
+ * import { evtchnFifoInitControl } from "./event_fifo.ts";
+ * import assert from "node:assert/strict";
+ * const d = new Domain({ domain: 1 });
+ * assert.equal(evtchnFifoInitControl(d, d.allocGuestPage(), 0, 0), 17);
+ * assert.equal(d.abi.name, "fifo");
+ * assert.throws(() => evtchnFifoInitControl(d, d.allocGuestPage(), 0, 0));
+ * ```
+ */
+export function evtchnFifoInitControl(
+  d: Domain,
+  gfn: number,
+  offset: number,
+  vcpu: number,
+): number {
+  const op = "init_control";
+  if (vcpu >= d.vcpus) {
+    throw new EventChannelError(op, "ENOENT", {
+      argument: "vcpu",
+      value: vcpu,
+      detail: `domain ${d.id} has ${d.vcpus} vCPU(s)`,
+    });
+  }
+  if (offset > PAGE_SIZE - CONTROL_BLOCK_SIZE || offset % 8 !== 0) {
+    throw new EventChannelError(op, "EINVAL", {
+      argument: "offset",
+      value: offset,
+      detail: "the control block must fit the page, 8-byte aligned",
+    });
+  }
+  const current = d.abi instanceof FifoAbi ? d.abi : undefined;
+  if (current?.controlBlock(vcpu) !== undefined) {
+    throw new EventChannelError(op, "EINVAL", {
+      argument: "vcpu",
+      value: vcpu,
+      detail: "this vCPU already has a control block",
+    });
+  }
+  const page = mapGuestPage(op, d, gfn, "control_gfn");
+  const block = new Uint32Array(
+    page.buffer,
+    page.byteOffset + offset,
+    CONTROL_BLOCK_SIZE / 4,
+  );
+  let fifo = current;
+  if (fifo === undefined) {
+    fifo = new FifoAbi(d.vcpus, (v) => d.markEventsPending(v));
+    const old = d.abi;
+    for (let port = 1; port < old.maxChannels && d.isValid(port); port++) {
+      if (old.isPending(port)) fifo.savedPending[port] = 1;
+      fifo.priority[port] = FIFO_PRIORITY.DEFAULT;
+    }
+    d.abi = fifo;
+  }
+  fifo.mapControlBlock(vcpu, block);
+  return EVTCHN_FIFO_LINK_BITS;
+}
+
+/**
+ * `evtchn_fifo_expand_array` for a guest frame: adds a page of 1024 event
+ * words (`add_page_to_event_array`); events recorded for its ports while
+ * they had no word are delivered.
+ *
+ * @param d The calling domain.
+ * @param gfn The guest frame.
+ * @throws {EventChannelError} `EOPNOTSUPP` (not FIFO), `ENOSPC` (128
+ * pages), `EINVAL` (not a frame of the guest).
+ *
+ * @example
+ * ```ts
+ * import { Domain } from "./domain.ts";
+ * import { evtchnFifoExpandArray } from "./event_fifo.ts";
+ * import assert from "node:assert/strict";
+ * const d = new Domain({ domain: 1 });
+ * assert.throws(() => evtchnFifoExpandArray(d, d.allocGuestPage()), /EOPNOTSUPP/);
+ * ```
+ */
+export function evtchnFifoExpandArray(d: Domain, gfn: number): void {
+  const op = "expand_array";
+  const fifo = d.abi;
+  if (!(fifo instanceof FifoAbi)) {
+    throw new EventChannelError(op, "EOPNOTSUPP", {
+      detail: "the domain does not use the FIFO ABI",
+    });
+  }
+  if (fifo.pages.length >= MAX_EVENT_ARRAY_PAGES) {
+    throw new EventChannelError(op, "ENOSPC", {
+      argument: "array_gfn",
+      value: gfn,
+      detail: `the event array is complete (${EVTCHN_FIFO_NR_CHANNELS} ports)`,
+    });
+  }
+  const first = fifo.addPage(mapGuestPage(op, d, gfn, "array_gfn"));
+  for (let port = first; port < fifo.numEvtchns && d.isValid(port); port++) {
+    if (fifo.savedPending[port]) {
+      fifo.savedPending[port] = 0;
+      fifo.setPending(port, d.notifyVcpu[port]);
+    }
+  }
+}
+
+/**
+ * `evtchn_fifo_set_priority`: the FIFO ABI's part of
+ * `EVTCHNOP_set_priority`, on a valid, usable port.
+ *
+ * @param fifo The domain's FIFO state.
+ * @param port The port.
+ * @param priority A uint32.
+ * @throws {EventChannelError} `EINVAL` above `EVTCHN_FIFO_PRIORITY_MIN`.
+ *
+ * @example
+ * ```ts
+ * import { evtchnFifoSetPriority, FifoAbi } from "./event_fifo.ts";
+ * import assert from "node:assert/strict";
+ * const fifo = new FifoAbi(1, () => {});
+ * evtchnFifoSetPriority(fifo, 3, 0);
+ * assert.equal(fifo.priority[3], 0);
+ * assert.throws(() => evtchnFifoSetPriority(fifo, 3, 16), /EINVAL/);
+ * ```
+ */
+export function evtchnFifoSetPriority(
+  fifo: FifoAbi,
+  port: number,
+  priority: number,
+): void {
+  if (priority > FIFO_PRIORITY.MIN) {
+    throw new EventChannelError("set_priority", "EINVAL", {
+      argument: "priority",
+      value: priority,
+      detail: "priorities run from 0 to 15",
+    });
+  }
+  fifo.priority[port] = priority;
+}
+
+/** `map_guest_page`: a writable frame of the guest's, or `EINVAL`. */
+function mapGuestPage(
+  op: string,
+  d: Domain,
+  gfn: number,
+  argument: string,
+): Uint32Array {
+  const page = d.guestPages.get(gfn);
+  if (page === undefined) {
+    throw new EventChannelError(op, "EINVAL", {
+      argument,
+      value: gfn,
+      detail: "not a writable page of the guest",
+    });
+  }
+  return page;
 }

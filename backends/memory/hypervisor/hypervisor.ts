@@ -1,7 +1,10 @@
 /**
- * Xen 4.17's event-channel subsystem, modelled: every `EVTCHNOP_*` operation
- * issued by a calling domain, with Xen's checks in Xen's order and Xen's
- * errno values (`xen/common/event_channel.c`), over many domains and vCPUs.
+ * Xen 4.17's event-channel subsystem, modelled (`xen/common/event_channel.c`):
+ * the domains' port tables and every `EVTCHNOP_*` operation issued by a
+ * calling domain, with Xen's checks in Xen's order and Xen's errno values,
+ * over many domains and vCPUs. The op vocabulary and the C-type checks of
+ * the arguments are in `op_table.ts`, `do_event_channel_op`'s switch; the
+ * FIFO ABI's control ops are in `event_fifo.ts`, as in `event_fifo.c`.
  *
  * @module
  */
@@ -15,24 +18,53 @@ import {
   DOMID_SELF,
 } from "../../../xen/domid.ts";
 import type { ErrnoName } from "../../../xen/errno.ts";
+import type { EvtchnOpName } from "../../../xen/event_channel.ts";
 import { isGlobalVirq, NR_VIRQS, VIRQ } from "../../../xen/virq.ts";
 import { Domain, type DomainOptions, ECS } from "./domain.ts";
-import { CONTROL_BLOCK_SIZE, FifoAbi } from "./event_fifo.ts";
 import {
-  EVTCHN_FIFO_EVENT_WORDS_PER_PAGE,
-  FIFO_PRIORITY,
-} from "../../../xen/event_channel.ts";
-
-/** `EVTCHN_FIFO_LINK_BITS`, returned by `init_control`. */
-const FIFO_LINK_BITS = 17;
-/** x86 `PAGE_SIZE`. */
-const PAGE_SIZE = 4096;
+  evtchnFifoExpandArray,
+  evtchnFifoInitControl,
+  evtchnFifoSetPriority,
+  FifoAbi,
+} from "./event_fifo.ts";
+import { checkOpArgs, EVTCHN_OPS, type EvtchnOp } from "./op_table.ts";
 
 const ERRNO_NAME: Record<number, ErrnoName> = {
   [-22]: "EINVAL",
   [-28]: "ENOSPC",
   [-12]: "ENOMEM",
 };
+
+/**
+ * The hook a fault-injection layer installs on {@linkcode Hypervisor.faults}:
+ * asked once per `EVTCHNOP_*` call, after the calling domain is found and
+ * before Xen checks or changes anything, whether that call should fail.
+ *
+ * @example Every bind_ipi of domain 1 fails for want of memory
+ * ```ts
+ * import { Hypervisor } from "./hypervisor.ts";
+ * import assert from "node:assert/strict";
+ * const xen = new Hypervisor();
+ * xen.createDomain({ domain: 1 });
+ * xen.faults = {
+ *   before: (op, domain) => op === "bind_ipi" && domain === 1 ? 12 : 0,
+ * };
+ * assert.throws(() => xen.bindIpi(1, 0), /ENOMEM/);
+ * xen.faults = undefined;
+ * assert.equal(xen.bindIpi(1, 0), 1); // nothing was allocated before
+ * ```
+ */
+export interface FaultHook {
+  /**
+   * Whether the call should fail.
+   *
+   * @param op The op (`EVTCHNOP_` dropped, lower case).
+   * @param domain The calling domain.
+   * @returns 0 to let the op run, or a positive errno (`ERRNO.ENOMEM`, …)
+   * to make it fail with that errno and no effect.
+   */
+  before(op: EvtchnOpName, domain: number): number;
+}
 
 /**
  * The hypervisor model. Each operation takes the calling domain first (the
@@ -45,6 +77,12 @@ const ERRNO_NAME: Record<number, ErrnoName> = {
  * op, the argument to blame and Xen's errno, and leaves the model as it was,
  * except where Xen itself keeps a side effect (a port storage bucket
  * allocated before a later check failed).
+ *
+ * The C-type checks are the op table's (`op_table.ts`); each op's method
+ * runs them once, then the op's handler, an `evtchn*` method with Xen's own
+ * checks and effects. The modelled Linux kernel and `/dev/xen/evtchn`, whose
+ * arguments already have their types, call the handlers directly, as Linux
+ * calls Xen. {@linkcode Hypervisor.faults} is asked once per op either way.
  *
  * @example Two domains connected
  * ```ts
@@ -161,10 +199,30 @@ export class Hypervisor {
     this.#lookup("pause", "domain", domain, -1).pauseCount = paused ? 1 : 0;
   }
 
+  /**
+   * The fault-injection hook ({@linkcode FaultHook}): asked once per
+   * `EVTCHNOP_*` call, whichever way it came (a checked method, `hypercall`,
+   * or a modelled kernel calling the `evtchn*` handlers). `undefined`, the
+   * default, costs one comparison per op.
+   */
+  faults: FaultHook | undefined = undefined;
+
   // ------------------------------------------------------------ helpers
 
-  #caller(op: string, caller: number): Domain {
+  /**
+   * Entry of every handler: `current->domain` (a caller that is not a
+   * domain is `ESRCH`), then the one fault-injection hook point.
+   */
+  #enter(op: EvtchnOpName, caller: number): Domain {
+    // Small enough to be inlined into every handler; the rare cases apart.
     const d = this.#domains[caller];
+    if (d === undefined || this.faults !== undefined) {
+      this.#enterSlowly(op, caller, d);
+    }
+    return d!;
+  }
+
+  #enterSlowly(op: EvtchnOpName, caller: number, d: Domain | undefined): void {
     if (d === undefined) {
       throw new EventChannelError(op, "ESRCH", {
         argument: "caller",
@@ -172,14 +230,26 @@ export class Hypervisor {
         detail: "no such calling domain",
       });
     }
-    return d;
+    const errno = this.faults!.before(op, d.id);
+    if (errno !== 0) {
+      throw new EventChannelError(op, errno, { detail: "injected fault" });
+    }
   }
 
   /** `rcu_lock_domain_by_any_id`: DOMID_SELF is the caller; misses are ESRCH. */
   #lookup(op: string, argument: string, dom: number, caller: number): Domain {
     checkUint(op, argument, dom, DOMID_MAX);
-    const id = dom === DOMID_SELF && caller >= 0 ? caller : dom;
-    const d = Number.isInteger(id) ? this.#domains[id] : undefined;
+    return this.#domainArg(op, argument, dom, caller);
+  }
+
+  /** {@linkcode Hypervisor.#lookup} of a `domid_t` already checked. */
+  #domainArg(
+    op: string,
+    argument: string,
+    dom: number,
+    caller: number,
+  ): Domain {
+    const d = this.#domains[dom === DOMID_SELF && caller >= 0 ? caller : dom];
     if (d === undefined) {
       throw new EventChannelError(op, "ESRCH", { argument, value: dom });
     }
@@ -212,20 +282,13 @@ export class Hypervisor {
     return port;
   }
 
-  #validPort(op: string, d: Domain, port: number, argument = "port"): number {
-    if (!isUint32(port)) checkUint(op, argument, port, UINT32_MAX);
-    if (!(port < d.validEvtchns)) {
-      throw new EventChannelError(op, "EINVAL", {
-        argument,
-        value: port,
-        detail: `beyond the domain's port storage (${d.validEvtchns})`,
-      });
-    }
-    return port;
+  /** `port_is_valid` of a port that is a uint32: `EINVAL` beyond storage. */
+  #validPort(op: string, d: Domain, port: number): void {
+    if (!(port < d.validEvtchns)) throw beyondStorage(op, d, port);
   }
 
+  /** `domain_vcpu` of a uint32: `ENOENT` for a vCPU the domain lacks. */
   #vcpu(op: string, d: Domain, vcpu: number): number {
-    checkUint(op, "vcpu", vcpu, UINT32_MAX);
     if (vcpu >= d.vcpus) {
       throw new EventChannelError(op, "ENOENT", {
         argument: "vcpu",
@@ -236,7 +299,55 @@ export class Hypervisor {
     return vcpu;
   }
 
-  // --------------------------------------------------------- operations
+  // ------------------------------------------------- do_event_channel_op
+
+  /**
+   * `do_event_channel_op`: any op of the table by name, its arguments in
+   * the order of its argument struct's fields
+   * ({@linkcode EVTCHN_OPS}`[op].args`). Checks each against its C type,
+   * then runs Xen's handler. The named methods (`allocUnbound`, `send`, …)
+   * do the same for one op each.
+   *
+   * @param caller The calling domain.
+   * @param op The op's name.
+   * @param args Its arguments.
+   * @returns A port (`bind_*`, `alloc_unbound`), the status (`status`),
+   * `link_bits` (`init_control`), or `undefined`.
+   * @throws {EventChannelError} `ENOSYS` for an op Xen does not have;
+   * `EINVAL` for an argument out of its C type; the op's own refusals.
+   *
+   * @example
+   * ```ts
+   * import { Hypervisor } from "./hypervisor.ts";
+   * import assert from "node:assert/strict";
+   * const xen = new Hypervisor();
+   * xen.createDomain({ domain: 1 });
+   * const port = xen.hypercall(1, "bind_ipi", [0]) as number;
+   * assert.deepEqual(xen.hypercall(1, "status", [0x7ff0, port]), {
+   *   status: "ipi",
+   *   vcpu: 0,
+   * });
+   * assert.throws(() => xen.hypercall(1, "send", [-1]), /EINVAL/);
+   * ```
+   */
+  hypercall(
+    caller: number,
+    op: EvtchnOpName,
+    args: readonly number[],
+  ): number | ChannelStatus | undefined {
+    const spec: EvtchnOp | undefined = Object.hasOwn(EVTCHN_OPS, op)
+      ? EVTCHN_OPS[op]
+      : undefined;
+    if (spec === undefined) {
+      throw new EventChannelError(String(op), "ENOSYS", {
+        detail: "no such EVTCHNOP",
+      });
+    }
+    checkOpArgs(spec, args[0], args[1], args[2]);
+    return spec.run(this, caller, args) ?? undefined;
+  }
+
+  // ------------------------------------- operations, checked (the C types)
 
   /**
    * `EVTCHNOP_alloc_unbound` (6): a port in `dom` that `remoteDom` may bind.
@@ -249,20 +360,8 @@ export class Hypervisor {
    * @throws {EventChannelError} `ESRCH`, `ENOSPC`, `EINVAL` (dying), `EPERM`.
    */
   allocUnbound(caller: number, dom: number, remoteDom: number): number {
-    const op = "alloc_unbound";
-    const c = this.#caller(op, caller);
-    const d = this.#lookup(op, "dom", dom, caller);
-    checkUint(op, "remote_dom", remoteDom, DOMID_MAX);
-    const port = this.#allocate(op, d, "dom");
-    if (!(c === d || c.target === d.id || c.privileged)) {
-      d.releaseUnusedPort(port);
-      this.#target(op, c, d, "dom");
-    }
-    d.state[port] = ECS.UNBOUND;
-    d.remoteDomain[port] = remoteDom === DOMID_SELF ? c.id : remoteDom;
-    d.notifyVcpu[port] = 0;
-    d.abi.initPort(port);
-    return port;
+    checkOpArgs(EVTCHN_OPS.alloc_unbound, dom, remoteDom);
+    return this.evtchnAllocUnbound(caller, dom, remoteDom);
   }
 
   /**
@@ -281,10 +380,248 @@ export class Hypervisor {
     remoteDom: number,
     remotePort: number,
   ): number {
+    checkOpArgs(EVTCHN_OPS.bind_interdomain, remoteDom, remotePort);
+    return this.evtchnBindInterdomain(caller, remoteDom, remotePort);
+  }
+
+  /**
+   * `EVTCHNOP_bind_virq` (1).
+   *
+   * @param caller The calling domain.
+   * @param virq The VIRQ (< 24).
+   * @param vcpu The vCPU; must be 0 for a global VIRQ.
+   * @returns The new port.
+   * @throws {EventChannelError} `EINVAL`, `ENOENT`, `EEXIST`, `ENOSPC`.
+   */
+  bindVirq(caller: number, virq: number, vcpu: number): number {
+    checkOpArgs(EVTCHN_OPS.bind_virq, virq, vcpu);
+    return this.evtchnBindVirq(caller, virq, vcpu);
+  }
+
+  /**
+   * `EVTCHNOP_bind_pirq` (2): binds a physical IRQ the domain may use
+   * (PV rules: `pirq_access_permitted`; the control domain may use any).
+   *
+   * @param caller The calling domain.
+   * @param pirq The PIRQ.
+   * @param flags `BIND_PIRQ__WILL_SHARE` (1) or 0.
+   * @returns The new port.
+   * @throws {EventChannelError} `EINVAL`, `EPERM`, `EEXIST`, `ENOSPC`.
+   */
+  bindPirq(caller: number, pirq: number, flags = 0): number {
+    checkOpArgs(EVTCHN_OPS.bind_pirq, pirq, flags);
+    return this.evtchnBindPirq(caller, pirq, flags);
+  }
+
+  /**
+   * `EVTCHNOP_bind_ipi` (7).
+   *
+   * @param caller The calling domain.
+   * @param vcpu The vCPU to notify.
+   * @returns The new port.
+   * @throws {EventChannelError} `ENOENT`, `ENOSPC`.
+   */
+  bindIpi(caller: number, vcpu: number): number {
+    checkOpArgs(EVTCHN_OPS.bind_ipi, vcpu);
+    return this.evtchnBindIpi(caller, vcpu);
+  }
+
+  /**
+   * `EVTCHNOP_close` (3). Closing one end of an interdomain channel leaves the
+   * other end unbound, waiting for the closer's domain.
+   *
+   * @param caller The calling domain.
+   * @param port The port.
+   * @throws {EventChannelError} `EINVAL` for an invalid, free, reserved or
+   * Xen-attached port.
+   */
+  close(caller: number, port: number): void {
+    checkOpArgs(EVTCHN_OPS.close, port);
+    this.evtchnClose(caller, port);
+  }
+
+  /**
+   * `EVTCHNOP_send` (4): interdomain → the peer's port is set pending on its
+   * notify vCPU; IPI → the port itself; unbound → silently dropped.
+   *
+   * @param caller The calling domain.
+   * @param port The local port.
+   * @throws {EventChannelError} `EINVAL` for other states.
+   */
+  send(caller: number, port: number): void {
+    // The table's check of `evtchn_port_t`, inline on the hot path.
+    if (!isUint32(port)) checkOpArgs(EVTCHN_OPS.send, port);
+    this.evtchnSend(caller, port);
+  }
+
+  /**
+   * `EVTCHNOP_status` (5).
+   *
+   * @param caller The calling domain.
+   * @param dom The domain whose port to report (DOMID_SELF allowed).
+   * @param port The port.
+   * @returns The state, notify vCPU and the state's fields.
+   * @throws {EventChannelError} `ESRCH`, `EINVAL` (checked before
+   * privilege), `EACCES` (Xen-attached), `EPERM`.
+   */
+  status(caller: number, dom: number, port: number): ChannelStatus {
+    checkOpArgs(EVTCHN_OPS.status, dom, port);
+    return this.evtchnStatus(caller, dom, port);
+  }
+
+  /**
+   * `EVTCHNOP_bind_vcpu` (8): changes the notify vCPU of a global VIRQ,
+   * unbound, interdomain or PIRQ port; an event already pending stays where
+   * it was signalled.
+   *
+   * @param caller The calling domain.
+   * @param port The port.
+   * @param vcpu The new vCPU.
+   * @throws {EventChannelError} `ENOENT` (vCPU, checked first), `EINVAL`.
+   */
+  bindVcpu(caller: number, port: number, vcpu: number): void {
+    checkOpArgs(EVTCHN_OPS.bind_vcpu, port, vcpu);
+    this.evtchnBindVcpu(caller, port, vcpu);
+  }
+
+  /**
+   * `EVTCHNOP_unmask` (9): clears the mask and re-delivers a pending event.
+   * A no-op that still succeeds on free, reserved or Xen-attached ports.
+   *
+   * @param caller The calling domain.
+   * @param port The port.
+   * @throws {EventChannelError} `EINVAL` for an invalid port.
+   */
+  unmask(caller: number, port: number): void {
+    // The table's check of `evtchn_port_t`, inline on the hot path.
+    if (!isUint32(port)) checkOpArgs(EVTCHN_OPS.unmask, port);
+    this.evtchnUnmask(caller, port);
+  }
+
+  /**
+   * `EVTCHNOP_reset` (10): closes every port of `dom` (Xen-attached ones
+   * excepted), as the guest would; peers become unbound.
+   *
+   * @param caller The calling domain.
+   * @param dom The domain (DOMID_SELF allowed).
+   * @throws {EventChannelError} `ESRCH`, `EPERM`, `EINVAL` (another domain
+   * not paused by the toolstack).
+   */
+  reset(caller: number, dom: number): void {
+    checkOpArgs(EVTCHN_OPS.reset, dom);
+    this.evtchnReset(caller, dom, false);
+  }
+
+  /**
+   * `EVTCHNOP_reset_cont` (14): resumes a preempted reset. The model's resets
+   * always complete, so after the checks of `reset` this gives `EBUSY`.
+   *
+   * @param caller The calling domain.
+   * @param dom The domain.
+   * @throws {EventChannelError} As `reset`, then `EBUSY`.
+   */
+  resetCont(caller: number, dom: number): void {
+    checkOpArgs(EVTCHN_OPS.reset_cont, dom);
+    this.evtchnReset(caller, dom, true);
+  }
+
+  /**
+   * `EVTCHNOP_init_control` (11): maps a vCPU's FIFO control block at
+   * `offset` in guest frame `gfn`. The first success switches the domain to
+   * the FIFO ABI: every vCPU gets empty queues, pending 2-level events are
+   * kept for replay, priorities become 7.
+   *
+   * @param caller The calling domain.
+   * @param gfn A writable guest frame.
+   * @param offset Byte offset of the 72-byte block, 8-byte aligned.
+   * @param vcpu The vCPU.
+   * @returns `link_bits` (17).
+   * @throws {EventChannelError} `ENOENT`, `EINVAL`.
+   */
+  initControl(
+    caller: number,
+    gfn: number,
+    offset: number,
+    vcpu: number,
+  ): number {
+    checkOpArgs(EVTCHN_OPS.init_control, gfn, offset, vcpu);
+    return this.evtchnInitControl(caller, gfn, offset, vcpu);
+  }
+
+  /**
+   * `EVTCHNOP_expand_array` (12): adds a guest page of 1024 event words;
+   * events recorded for its ports while they had no word are delivered.
+   *
+   * @param caller The calling domain.
+   * @param gfn A writable guest frame.
+   * @throws {EventChannelError} `EOPNOTSUPP` (not FIFO), `ENOSPC` (128
+   * pages), `EINVAL` (bad frame).
+   */
+  expandArray(caller: number, gfn: number): void {
+    checkOpArgs(EVTCHN_OPS.expand_array, gfn);
+    this.evtchnExpandArray(caller, gfn);
+  }
+
+  /**
+   * `EVTCHNOP_set_priority` (13).
+   *
+   * @param caller The calling domain.
+   * @param port The port.
+   * @param priority 0 (highest) to 15 (lowest).
+   * @throws {EventChannelError} `EINVAL`, `ENOSYS` (2-level), `EACCES`.
+   */
+  setPriority(caller: number, port: number, priority: number): void {
+    checkOpArgs(EVTCHN_OPS.set_priority, port, priority);
+    this.evtchnSetPriority(caller, port, priority);
+  }
+
+  // ------------------------- operations, unchecked: Xen's handlers proper
+  //
+  // Each takes arguments that already have their C types (the table's
+  // checks ran, or a modelled kernel computed them: Linux calls Xen here),
+  // makes Xen's checks in Xen's order and has Xen's effects. Same refusals
+  // as the checked methods otherwise.
+
+  /**
+   * `evtchn_alloc_unbound`, for arguments of the right C types.
+   *
+   * @param caller The calling domain.
+   * @param dom A `domid_t`.
+   * @param remoteDom A `domid_t`.
+   * @returns The new port.
+   */
+  evtchnAllocUnbound(caller: number, dom: number, remoteDom: number): number {
+    const op = "alloc_unbound";
+    const c = this.#enter(op, caller);
+    const d = this.#domainArg(op, "dom", dom, caller);
+    const port = this.#allocate(op, d, "dom");
+    if (!(c === d || c.target === d.id || c.privileged)) {
+      d.releaseUnusedPort(port);
+      this.#target(op, c, d, "dom");
+    }
+    d.state[port] = ECS.UNBOUND;
+    d.remoteDomain[port] = remoteDom === DOMID_SELF ? c.id : remoteDom;
+    d.notifyVcpu[port] = 0;
+    d.abi.initPort(port);
+    return port;
+  }
+
+  /**
+   * `evtchn_bind_interdomain`, for arguments of the right C types.
+   *
+   * @param caller The calling domain.
+   * @param remoteDom A `domid_t`.
+   * @param remotePort A uint32.
+   * @returns The new local port.
+   */
+  evtchnBindInterdomain(
+    caller: number,
+    remoteDom: number,
+    remotePort: number,
+  ): number {
     const op = "bind_interdomain";
-    const ld = this.#caller(op, caller);
-    const rd = this.#lookup(op, "remote_dom", remoteDom, caller);
-    checkUint(op, "remote_port", remotePort, UINT32_MAX);
+    const ld = this.#enter(op, caller);
+    const rd = this.#domainArg(op, "remote_dom", remoteDom, caller);
     const lport = this.#allocate(op, ld, "local_port");
     if (
       !rd.isValid(remotePort) || rd.state[remotePort] !== ECS.UNBOUND ||
@@ -313,19 +650,16 @@ export class Hypervisor {
   }
 
   /**
-   * `EVTCHNOP_bind_virq` (1).
+   * `evtchn_bind_virq`, for arguments of the right C types.
    *
    * @param caller The calling domain.
-   * @param virq The VIRQ (< 24).
-   * @param vcpu The vCPU; must be 0 for a global VIRQ.
+   * @param virq A uint32.
+   * @param vcpu A uint32.
    * @returns The new port.
-   * @throws {EventChannelError} `EINVAL`, `ENOENT`, `EEXIST`, `ENOSPC`.
    */
-  bindVirq(caller: number, virq: number, vcpu: number): number {
+  evtchnBindVirq(caller: number, virq: number, vcpu: number): number {
     const op = "bind_virq";
-    const d = this.#caller(op, caller);
-    checkUint(op, "virq", virq, UINT32_MAX);
-    checkUint(op, "vcpu", vcpu, UINT32_MAX);
+    const d = this.#enter(op, caller);
     if (virq >= NR_VIRQS) {
       throw new EventChannelError(op, "EINVAL", {
         argument: "virq",
@@ -358,20 +692,17 @@ export class Hypervisor {
   }
 
   /**
-   * `EVTCHNOP_bind_pirq` (2): binds a physical IRQ the domain may use
-   * (PV rules: `pirq_access_permitted`; the control domain may use any).
+   * `evtchn_bind_pirq`, for arguments of the right C types.
    *
    * @param caller The calling domain.
-   * @param pirq The PIRQ.
-   * @param flags `BIND_PIRQ__WILL_SHARE` (1) or 0.
+   * @param pirq A uint32.
+   * @param _flags A uint32.
    * @returns The new port.
-   * @throws {EventChannelError} `EINVAL`, `EPERM`, `EEXIST`, `ENOSPC`.
    */
-  bindPirq(caller: number, pirq: number, flags = 0): number {
+  evtchnBindPirq(caller: number, pirq: number, _flags: number): number {
+    // BIND_PIRQ__WILL_SHARE changes nothing the model shows.
     const op = "bind_pirq";
-    const d = this.#caller(op, caller);
-    checkUint(op, "pirq", pirq, UINT32_MAX);
-    checkUint(op, "flags", flags, UINT32_MAX);
+    const d = this.#enter(op, caller);
     if (pirq >= d.nrPirqs) {
       throw new EventChannelError(op, "EINVAL", {
         argument: "pirq",
@@ -402,16 +733,15 @@ export class Hypervisor {
   }
 
   /**
-   * `EVTCHNOP_bind_ipi` (7).
+   * `evtchn_bind_ipi`, for a uint32 vCPU.
    *
    * @param caller The calling domain.
-   * @param vcpu The vCPU to notify.
+   * @param vcpu A uint32.
    * @returns The new port.
-   * @throws {EventChannelError} `ENOENT`, `ENOSPC`.
    */
-  bindIpi(caller: number, vcpu: number): number {
+  evtchnBindIpi(caller: number, vcpu: number): number {
     const op = "bind_ipi";
-    const d = this.#caller(op, caller);
+    const d = this.#enter(op, caller);
     this.#vcpu(op, d, vcpu);
     const port = this.#allocate(op, d, "port");
     d.state[port] = ECS.IPI;
@@ -421,17 +751,14 @@ export class Hypervisor {
   }
 
   /**
-   * `EVTCHNOP_close` (3). Closing one end of an interdomain channel leaves the
-   * other end unbound, waiting for the closer's domain.
+   * `EVTCHNOP_close` for a uint32 port.
    *
    * @param caller The calling domain.
-   * @param port The port.
-   * @throws {EventChannelError} `EINVAL` for an invalid, free, reserved or
-   * Xen-attached port.
+   * @param port A uint32.
    */
-  close(caller: number, port: number): void {
+  evtchnClose(caller: number, port: number): void {
     const op = "close";
-    const d = this.#caller(op, caller);
+    const d = this.#enter(op, caller);
     this.#validPort(op, d, port);
     const rc = this.#close(d, port, true);
     if (rc !== 0) {
@@ -474,31 +801,17 @@ export class Hypervisor {
   }
 
   /**
-   * `EVTCHNOP_send` (4): interdomain → the peer's port is set pending on its
-   * notify vCPU; IPI → the port itself; unbound → silently dropped.
+   * `evtchn_send` for a uint32 port.
    *
    * @param caller The calling domain.
-   * @param port The local port.
-   * @throws {EventChannelError} `EINVAL` for other states.
+   * @param port A uint32.
    */
-  send(caller: number, port: number): void {
-    const op = "send";
-    const d = this.#caller(op, caller);
-    this.#validPort(op, d, port);
-    if (d.xenConsumer[port]) {
-      throw new EventChannelError(op, "EINVAL", {
-        argument: "port",
-        value: port,
-        detail: "port is Xen's",
-      });
-    }
-    if (this.#send(d, port) !== 0) {
-      throw new EventChannelError(op, "EINVAL", {
-        argument: "port",
-        value: port,
-        detail: "only interdomain, IPI and unbound ports can send",
-      });
-    }
+  evtchnSend(caller: number, port: number): void {
+    const d = this.#enter("send", caller);
+    if (
+      !(port < d.validEvtchns && d.xenConsumer[port] === 0 &&
+        this.#send(d, port) === 0)
+    ) throw sendRefused(d, port);
   }
 
   /**
@@ -507,7 +820,8 @@ export class Hypervisor {
    * {@linkcode Hypervisor.send}, without building an error. Nothing is
    * assumed of the arguments: a caller that is not a domain gives -3
    * (`-ESRCH`), a port that is not a valid, guest-owned, sending port -22
-   * (`-EINVAL`), and then nothing changes.
+   * (`-EINVAL`), and then nothing changes. An injected fault gives its
+   * negated errno.
    *
    * @param caller The calling domain.
    * @param port The local port.
@@ -516,6 +830,10 @@ export class Hypervisor {
   sendQuiet(caller: number, port: number): number {
     const d = this.#domains[caller];
     if (d === undefined) return -3;
+    if (this.faults !== undefined) {
+      const errno = this.faults.before("send", d.id);
+      if (errno !== 0) return -errno;
+    }
     if (
       !isUint32(port) || port >= d.validEvtchns || d.xenConsumer[port] !== 0
     ) return -22;
@@ -524,38 +842,35 @@ export class Hypervisor {
 
   /** `evtchn_send` past the checks of its argument: 0 or -EINVAL. */
   #send(d: Domain, port: number): number {
-    switch (d.state[port]) {
-      case ECS.INTERDOMAIN: {
-        const rd = this.#domains[d.remoteDomain[port]]!;
-        const rport = d.remotePort[port];
-        if (rd.xenConsumer[rport]) this.xenNotifications++;
-        else rd.setPending(rport, rd.notifyVcpu[rport]);
-        return 0;
-      }
-      case ECS.IPI:
-        d.setPending(port, d.notifyVcpu[port]);
-        return 0;
-      case ECS.UNBOUND:
-        return 0;
-      default:
-        return -22;
+    const state = d.state[port];
+    if (state === ECS.INTERDOMAIN) {
+      const rd = this.#domains[d.remoteDomain[port]]!;
+      const rport = d.remotePort[port];
+      if (rd.xenConsumer[rport]) this.xenNotifications++;
+      // evtchn_port_set_pending: the peer's end is interdomain and not
+      // Xen's, so usable.
+      else rd.abi.setPending(rport, rd.notifyVcpu[rport]);
+      return 0;
     }
+    if (state === ECS.IPI) {
+      d.setPending(port, d.notifyVcpu[port]);
+      return 0;
+    }
+    return state === ECS.UNBOUND ? 0 : -22;
   }
 
   /**
-   * `EVTCHNOP_status` (5).
+   * `evtchn_status` for a `domid_t` and a uint32 port.
    *
    * @param caller The calling domain.
-   * @param dom The domain whose port to report (DOMID_SELF allowed).
-   * @param port The port.
-   * @returns The state, notify vCPU and the state's fields.
-   * @throws {EventChannelError} `ESRCH`, `EINVAL` (checked before
-   * privilege), `EACCES` (Xen-attached), `EPERM`.
+   * @param dom A `domid_t`.
+   * @param port A uint32.
+   * @returns The status.
    */
-  status(caller: number, dom: number, port: number): ChannelStatus {
+  evtchnStatus(caller: number, dom: number, port: number): ChannelStatus {
     const op = "status";
-    const c = this.#caller(op, caller);
-    const d = this.#lookup(op, "dom", dom, caller);
+    const c = this.#enter(op, caller);
+    const d = this.#domainArg(op, "dom", dom, caller);
     this.#validPort(op, d, port);
     if (d.xenConsumer[port]) {
       throw new EventChannelError(op, "EACCES", {
@@ -569,19 +884,15 @@ export class Hypervisor {
   }
 
   /**
-   * `EVTCHNOP_bind_vcpu` (8): changes the notify vCPU of a global VIRQ,
-   * unbound, interdomain or PIRQ port; an event already pending stays where
-   * it was signalled.
+   * `evtchn_bind_vcpu` for a uint32 port and vCPU.
    *
    * @param caller The calling domain.
-   * @param port The port.
-   * @param vcpu The new vCPU.
-   * @throws {EventChannelError} `ENOENT` (vCPU, checked first), `EINVAL`.
+   * @param port A uint32.
+   * @param vcpu A uint32.
    */
-  bindVcpu(caller: number, port: number, vcpu: number): void {
+  evtchnBindVcpu(caller: number, port: number, vcpu: number): void {
     const op = "bind_vcpu";
-    const d = this.#caller(op, caller);
-    checkUint(op, "port", port, UINT32_MAX);
+    const d = this.#enter(op, caller);
     this.#vcpu(op, d, vcpu);
     this.#validPort(op, d, port);
     const state = d.state[port];
@@ -600,48 +911,29 @@ export class Hypervisor {
   }
 
   /**
-   * `EVTCHNOP_unmask` (9): clears the mask and re-delivers a pending event.
-   * A no-op that still succeeds on free, reserved or Xen-attached ports.
+   * `evtchn_unmask` for a uint32 port.
    *
    * @param caller The calling domain.
-   * @param port The port.
-   * @throws {EventChannelError} `EINVAL` for an invalid port.
+   * @param port A uint32.
    */
-  unmask(caller: number, port: number): void {
-    const op = "unmask";
-    const d = this.#caller(op, caller);
-    this.#validPort(op, d, port);
+  evtchnUnmask(caller: number, port: number): void {
+    const d = this.#enter("unmask", caller);
+    if (!(port < d.validEvtchns)) throw beyondStorage("unmask", d, port);
     if (d.isUsable(port)) d.abi.unmask(port, d.notifyVcpu[port]);
   }
 
   /**
-   * `EVTCHNOP_reset` (10): closes every port of `dom` (Xen-attached ones
-   * excepted), as the guest would; peers become unbound.
+   * `evtchn_reset` (`EVTCHNOP_reset`, and `EVTCHNOP_reset_cont` when
+   * `resuming`) for a `domid_t`.
    *
    * @param caller The calling domain.
-   * @param dom The domain (DOMID_SELF allowed).
-   * @throws {EventChannelError} `ESRCH`, `EPERM`, `EINVAL` (another domain
-   * not paused by the toolstack).
+   * @param dom A `domid_t`.
+   * @param resuming Whether it is `reset_cont`.
    */
-  reset(caller: number, dom: number): void {
-    this.#reset("reset", caller, dom, false);
-  }
-
-  /**
-   * `EVTCHNOP_reset_cont` (14): resumes a preempted reset. The model's resets
-   * always complete, so after the checks of `reset` this gives `EBUSY`.
-   *
-   * @param caller The calling domain.
-   * @param dom The domain.
-   * @throws {EventChannelError} As `reset`, then `EBUSY`.
-   */
-  resetCont(caller: number, dom: number): void {
-    this.#reset("reset_cont", caller, dom, true);
-  }
-
-  #reset(op: string, caller: number, dom: number, resuming: boolean): void {
-    const c = this.#caller(op, caller);
-    const d = this.#lookup(op, "dom", dom, caller);
+  evtchnReset(caller: number, dom: number, resuming: boolean): void {
+    const op = resuming ? "reset_cont" : "reset";
+    const c = this.#enter(op, caller);
+    const d = this.#domainArg(op, "dom", dom, caller);
     this.#target(op, c, d, "dom");
     if (d !== c && d.pauseCount === 0) {
       throw new EventChannelError(op, "EINVAL", {
@@ -667,117 +959,48 @@ export class Hypervisor {
     d.useTwoLevel(); // a completed reset drops FIFO state
   }
 
-  // ------------------------------------------------------------ FIFO ABI
-
   /**
-   * `EVTCHNOP_init_control` (11): maps a vCPU's FIFO control block at
-   * `offset` in guest frame `gfn`. The first success switches the domain to
-   * the FIFO ABI: every vCPU gets empty queues, pending 2-level events are
-   * kept for replay, priorities become 7.
+   * `evtchn_fifo_init_control` (`event_fifo.ts`) for a frame and uint32s.
    *
    * @param caller The calling domain.
-   * @param gfn A writable guest frame.
-   * @param offset Byte offset of the 72-byte block, 8-byte aligned.
-   * @param vcpu The vCPU.
-   * @returns `link_bits` (17).
-   * @throws {EventChannelError} `ENOENT`, `EINVAL`.
+   * @param gfn A guest frame number.
+   * @param offset A uint32.
+   * @param vcpu A uint32.
+   * @returns `link_bits`.
    */
-  initControl(
+  evtchnInitControl(
     caller: number,
     gfn: number,
     offset: number,
     vcpu: number,
   ): number {
-    const op = "init_control";
-    const d = this.#caller(op, caller);
-    checkUint(op, "control_gfn", gfn, Number.MAX_SAFE_INTEGER);
-    checkUint(op, "offset", offset, UINT32_MAX);
-    this.#vcpu(op, d, vcpu);
-    if (offset > PAGE_SIZE - CONTROL_BLOCK_SIZE || offset % 8 !== 0) {
-      throw new EventChannelError(op, "EINVAL", {
-        argument: "offset",
-        value: offset,
-        detail: "the control block must fit the page, 8-byte aligned",
-      });
-    }
-    const current = d.abi instanceof FifoAbi ? d.abi : undefined;
-    if (current?.controlBlock(vcpu) !== undefined) {
-      throw new EventChannelError(op, "EINVAL", {
-        argument: "vcpu",
-        value: vcpu,
-        detail: "this vCPU already has a control block",
-      });
-    }
-    const page = this.#guestPage(op, d, gfn, "control_gfn");
-    const block = new Uint32Array(
-      page.buffer,
-      page.byteOffset + offset,
-      CONTROL_BLOCK_SIZE / 4,
-    );
-    let fifo = current;
-    if (fifo === undefined) {
-      fifo = new FifoAbi(d.vcpus, (v) => d.markEventsPending(v));
-      const old = d.abi;
-      for (let port = 1; port < old.maxChannels && d.isValid(port); port++) {
-        if (old.isPending(port)) fifo.savedPending[port] = 1;
-        fifo.priority[port] = FIFO_PRIORITY.DEFAULT;
-      }
-      d.abi = fifo;
-    }
-    fifo.mapControlBlock(vcpu, block);
-    return FIFO_LINK_BITS;
+    const d = this.#enter("init_control", caller);
+    return evtchnFifoInitControl(d, gfn, offset, vcpu);
   }
 
   /**
-   * `EVTCHNOP_expand_array` (12): adds a guest page of 1024 event words;
-   * events recorded for its ports while they had no word are delivered.
+   * `evtchn_fifo_expand_array` (`event_fifo.ts`) for a frame.
    *
    * @param caller The calling domain.
-   * @param gfn A writable guest frame.
-   * @throws {EventChannelError} `EOPNOTSUPP` (not FIFO), `ENOSPC` (128
-   * pages), `EINVAL` (bad frame).
+   * @param gfn A guest frame number.
    */
-  expandArray(caller: number, gfn: number): void {
-    const op = "expand_array";
-    const d = this.#caller(op, caller);
-    checkUint(op, "array_gfn", gfn, Number.MAX_SAFE_INTEGER);
-    const fifo = d.abi;
-    if (!(fifo instanceof FifoAbi)) {
-      throw new EventChannelError(op, "EOPNOTSUPP", {
-        detail: "the domain does not use the FIFO ABI",
-      });
-    }
-    if (
-      fifo.pages.length * EVTCHN_FIFO_EVENT_WORDS_PER_PAGE >= fifo.maxChannels
-    ) {
-      throw new EventChannelError(op, "ENOSPC", {
-        argument: "array_gfn",
-        value: gfn,
-        detail: "the event array is complete (131072 ports)",
-      });
-    }
-    const first = fifo.addPage(this.#guestPage(op, d, gfn, "array_gfn"));
-    for (let port = first; port < fifo.numEvtchns && d.isValid(port); port++) {
-      if (fifo.savedPending[port]) {
-        fifo.savedPending[port] = 0;
-        fifo.setPending(port, d.notifyVcpu[port]);
-      }
-    }
+  evtchnExpandArray(caller: number, gfn: number): void {
+    evtchnFifoExpandArray(this.#enter("expand_array", caller), gfn);
   }
 
   /**
-   * `EVTCHNOP_set_priority` (13).
+   * `evtchn_set_priority` for uint32s: `port_is_valid` here, then
+   * `evtchn_port_set_priority` (no such op under 2-level: `ENOSYS`; the port
+   * unbound: `EACCES`), then the FIFO ABI's own check (`event_fifo.ts`).
    *
    * @param caller The calling domain.
-   * @param port The port.
-   * @param priority 0 (highest) to 15 (lowest).
-   * @throws {EventChannelError} `EINVAL`, `ENOSYS` (2-level), `EACCES`.
+   * @param port A uint32.
+   * @param priority A uint32.
    */
-  setPriority(caller: number, port: number, priority: number): void {
+  evtchnSetPriority(caller: number, port: number, priority: number): void {
     const op = "set_priority";
-    const d = this.#caller(op, caller);
+    const d = this.#enter(op, caller);
     this.#validPort(op, d, port);
-    checkUint(op, "priority", priority, UINT32_MAX);
     const fifo = d.abi;
     if (!(fifo instanceof FifoAbi)) {
       throw new EventChannelError(op, "ENOSYS", {
@@ -791,31 +1014,7 @@ export class Hypervisor {
         detail: "port is not bound",
       });
     }
-    if (priority > FIFO_PRIORITY.MIN) {
-      throw new EventChannelError(op, "EINVAL", {
-        argument: "priority",
-        value: priority,
-        detail: "priorities run from 0 to 15",
-      });
-    }
-    fifo.priority[port] = priority;
-  }
-
-  #guestPage(
-    op: string,
-    d: Domain,
-    gfn: number,
-    argument: string,
-  ): Uint32Array {
-    const page = d.guestPages.get(gfn);
-    if (page === undefined) {
-      throw new EventChannelError(op, "EINVAL", {
-        argument,
-        value: gfn,
-        detail: "not a writable page of the guest",
-      });
-    }
-    return page;
+    evtchnFifoSetPriority(fifo, port, priority);
   }
 
   // ---------------------------------------------------- the outside world
@@ -834,7 +1033,7 @@ export class Hypervisor {
     const op = "raise_virq";
     const d = this.#lookup(op, "domain", domain, -1);
     checkUint(op, "virq", virq, NR_VIRQS - 1);
-    this.#vcpu(op, d, vcpu);
+    this.#vcpu(op, d, checkUint(op, "vcpu", vcpu, UINT32_MAX));
     if (isGlobalVirq(virq)) {
       const port = d.virqPort(virq, 0);
       if (port !== 0) d.setPending(port, d.notifyVcpu[port]);
@@ -914,6 +1113,34 @@ export class Hypervisor {
     d.abi.initPort(port);
     return port;
   }
+}
+
+/**
+ * Why `EVTCHNOP_send` refused a port (nothing changed), in Xen's order of
+ * checks. Out of `evtchnSend`, which stays small enough to inline.
+ */
+function sendRefused(d: Domain, port: number): EventChannelError {
+  if (!(port < d.validEvtchns)) return beyondStorage("send", d, port);
+  return new EventChannelError("send", "EINVAL", {
+    argument: "port",
+    value: port,
+    detail: d.xenConsumer[port]
+      ? "port is Xen's"
+      : "only interdomain, IPI and unbound ports can send",
+  });
+}
+
+/** The refusal of a port beyond a domain's storage (`port_is_valid`). */
+function beyondStorage(
+  op: string,
+  d: Domain,
+  port: number,
+): EventChannelError {
+  return new EventChannelError(op, "EINVAL", {
+    argument: "port",
+    value: port,
+    detail: `beyond the domain's port storage (${d.validEvtchns})`,
+  });
 }
 
 /**

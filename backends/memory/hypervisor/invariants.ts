@@ -1,5 +1,8 @@
 /**
  * Consistency checks of the hypervisor model, callable after any operation.
+ * No Xen source file holds these: they are the rules that Xen's
+ * `event_channel.c`, `event_2l.c` and `event_fifo.c` keep between them
+ * (and Xen `ASSERT`s in places), written out so that tests can check them.
  *
  * @module
  */

@@ -140,7 +140,7 @@ export class SharedInfo {
    * @returns Whether it was already set.
    */
   testAndSetSelector(vcpu: number, word: number): boolean {
-    const i = this.selectorIndex(vcpu, word);
+    const i = this.#selectorAt[vcpu] + (word >>> 5);
     const bit = 1 << (word & 31);
     const was = (this.#words[i] & bit) !== 0;
     this.#words[i] |= bit;

@@ -6,12 +6,22 @@
  * @module
  */
 
-import { FIFO_BIT, FIFO_LINK_MASK, type FifoAbi } from "./event_fifo.ts";
+import type { FifoAbi } from "../hypervisor/event_fifo.ts";
+import {
+  EVTCHN_FIFO_BIT,
+  EVTCHN_FIFO_EVENT_WORDS_PER_PAGE,
+  EVTCHN_FIFO_LINK_MASK,
+  FIFO_PRIORITY,
+} from "../../../xen/event_channel.ts";
 
-const P = 1 << FIFO_BIT.PENDING;
-const M = 1 << FIFO_BIT.MASKED;
-const L = 1 << FIFO_BIT.LINKED;
-const QUEUES = 16;
+const P = 1 << EVTCHN_FIFO_BIT.PENDING;
+const M = 1 << EVTCHN_FIFO_BIT.MASKED;
+const L = 1 << EVTCHN_FIFO_BIT.LINKED;
+/** Queues per vCPU, one per priority (`EVTCHN_FIFO_MAX_QUEUES`). */
+const QUEUES = FIFO_PRIORITY.MIN + 1;
+/** A port's word index in its page, and its page: port & WORD, port >>> SHIFT. */
+const WORD = EVTCHN_FIFO_EVENT_WORDS_PER_PAGE - 1;
+const SHIFT = 31 - Math.clz32(EVTCHN_FIFO_EVENT_WORDS_PER_PAGE);
 
 /**
  * Linux's FIFO upcall (`__evtchn_fifo_handle_events`, `consume_one_event`):
@@ -22,8 +32,8 @@ const QUEUES = 16;
  *
  * @example
  * ```ts
- * import { FifoAbi } from "./event_fifo.ts";
- * import { FifoConsumer } from "./guest_fifo.ts";
+ * import { FifoAbi } from "../hypervisor/event_fifo.ts";
+ * import { FifoConsumer } from "./events_fifo.ts";
  * import assert from "node:assert/strict";
  * const fifo = new FifoAbi(1, () => {});
  * fifo.mapControlBlock(0, new Uint32Array(18));
@@ -84,11 +94,11 @@ export class FifoConsumer {
     let head = this.#heads[q];
     if (head === 0) head = block[2 + priority];
     const port = head;
-    const page = this.#fifo.pages[port >>> 10];
-    const i = port & 1023;
+    const page = this.#fifo.pages[port >>> SHIFT];
+    const i = port & WORD;
     const w = page[i];
-    page[i] = w & ~(L | FIFO_LINK_MASK); // clear_linked
-    head = w & FIFO_LINK_MASK;
+    page[i] = w & ~(L | EVTCHN_FIFO_LINK_MASK); // clear_linked
+    head = w & EVTCHN_FIFO_LINK_MASK;
     if (head === 0) ready &= ~(1 << priority);
     if ((page[i] & P) && !(page[i] & M)) this.#handle(port);
     this.#heads[q] = head;

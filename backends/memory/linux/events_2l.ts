@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { Domain } from "./domain.ts";
+import type { Domain } from "../hypervisor/domain.ts";
 
 /** Bits per `xen_ulong_t` word on x86_64. */
 const WORD_BITS = 64;
@@ -17,13 +17,16 @@ const WORD_BITS = 64;
  * @returns The bit index, or -1.
  */
 function firstBitFrom(lo: number, hi: number, from: number): number {
+  // Signed 32-bit arithmetic throughout (no `>>> 0`): the values stay
+  // small integers for the JIT, and `x & -x` isolates the lowest bit either
+  // way.
   if (from < 32) {
-    const l = (lo & (-1 << from)) >>> 0;
+    const l = lo & (-1 << from);
     if (l !== 0) return 31 - Math.clz32(l & -l);
     from = 32;
   }
   if (from >= WORD_BITS) return -1;
-  const h = (hi & (-1 << (from - 32))) >>> 0;
+  const h = hi & (-1 << (from - 32));
   return h !== 0 ? 63 - Math.clz32(h & -h) : -1;
 }
 
@@ -39,8 +42,8 @@ function firstBitFrom(lo: number, hi: number, from: number): number {
  *
  * @example
  * ```ts
- * import { Hypervisor } from "./hypervisor.ts";
- * import { TwoLevelConsumer } from "./guest_2l.ts";
+ * import { Hypervisor } from "../hypervisor/hypervisor.ts";
+ * import { TwoLevelConsumer } from "./events_2l.ts";
  * import assert from "node:assert/strict";
  * const xen = new Hypervisor();
  * const d = xen.createDomain({ domain: 1 });
@@ -72,17 +75,46 @@ export class TwoLevelConsumer {
   }
 
   /**
-   * One upcall on `vcpu`: clear `evtchn_upcall_pending`, take the selector,
-   * and hand each pending, unmasked port to `handle`.
+   * One upcall on `vcpu`, after the caller cleared `evtchn_upcall_pending`
+   * (`__xen_evtchn_do_upcall` does): take the selector and hand each
+   * pending, unmasked port to `handle`.
    *
    * @param vcpu The vCPU taking the upcall.
    * @param handle Called per port.
    */
   handleEvents(vcpu: number, handle: (port: number) => void): void {
     const info = this.#domain.sharedInfo;
-    info.exchangeUpcallPending(vcpu, 0);
     info.takeSelector(vcpu);
-    let selLo = info.takenLow, selHi = info.takenHigh;
+    const selLo = info.takenLow | 0, selHi = info.takenHigh | 0;
+    if ((selLo | selHi) === 0) return;
+    // One word pending, the common case. The loop of `#handleWords` would
+    // scan it from the saved position and, as the starting word, once more
+    // from bit 0 (after finding no other word); else once from bit 0. The
+    // same scans, without the searches.
+    if (
+      selHi === 0
+        ? (selLo & -selLo) === selLo
+        : selLo === 0 && (selHi & -selHi) === selHi
+    ) {
+      const word = selHi === 0
+        ? 31 - Math.clz32(selLo)
+        : 63 - Math.clz32(selHi);
+      if (word === this.#wordIdx[vcpu]) {
+        this.#scanWord(vcpu, word, this.#bitIdx[vcpu], handle);
+      }
+      this.#scanWord(vcpu, word, 0, handle);
+      return;
+    }
+    this.#handleWords(vcpu, selLo, selHi, handle);
+  }
+
+  /** `evtchn_2l_handle_events`' loop over the selector's words. */
+  #handleWords(
+    vcpu: number,
+    selLo: number,
+    selHi: number,
+    handle: (port: number) => void,
+  ): void {
     const startWord = this.#wordIdx[vcpu];
     const startBit = this.#bitIdx[vcpu];
     let wordIdx = startWord;
@@ -93,25 +125,43 @@ export class TwoLevelConsumer {
         continue;
       }
       wordIdx = word;
-      // Linux reads the word once (`active_evtchns`), then walks its bits.
-      const lo = (info.pending[2 * wordIdx] & ~info.mask[2 * wordIdx]) >>> 0;
-      const hi = (info.pending[2 * wordIdx + 1] &
-        ~info.mask[2 * wordIdx + 1]) >>> 0;
-      let bitIdx = wordIdx === startWord && i === 0 ? startBit : 0;
-      do {
-        const bit = firstBitFrom(lo, hi, bitIdx);
-        if (bit < 0) break;
-        handle(wordIdx * WORD_BITS + bit);
-        bitIdx = (bit + 1) % WORD_BITS;
-        this.#wordIdx[vcpu] = bitIdx ? wordIdx : (wordIdx + 1) % WORD_BITS;
-        this.#bitIdx[vcpu] = bitIdx;
-      } while (bitIdx !== 0);
+      this.#scanWord(
+        vcpu,
+        wordIdx,
+        wordIdx === startWord && i === 0 ? startBit : 0,
+        handle,
+      );
       // Scan the starting word twice; every other word once.
       if (wordIdx !== startWord || i !== 0) {
-        if (wordIdx < 32) selLo = (selLo & ~(1 << wordIdx)) >>> 0;
-        else selHi = (selHi & ~(1 << (wordIdx - 32))) >>> 0;
+        if (wordIdx < 32) selLo &= ~(1 << wordIdx);
+        else selHi &= ~(1 << (wordIdx - 32));
       }
-      wordIdx = (wordIdx + 1) % WORD_BITS;
+      wordIdx = (wordIdx + 1) & (WORD_BITS - 1);
     }
+  }
+
+  /**
+   * Hands the pending, unmasked ports of one word to `handle`, from bit
+   * `from` up, and moves the scan position past each.
+   */
+  #scanWord(
+    vcpu: number,
+    word: number,
+    from: number,
+    handle: (port: number) => void,
+  ): void {
+    const info = this.#domain.sharedInfo;
+    // Linux reads the word once (`active_evtchns`), then walks its bits.
+    const lo = info.pending[2 * word] & ~info.mask[2 * word];
+    const hi = info.pending[2 * word + 1] & ~info.mask[2 * word + 1];
+    let bitIdx = from;
+    do {
+      const bit = firstBitFrom(lo, hi, bitIdx);
+      if (bit < 0) break;
+      handle(word * WORD_BITS + bit);
+      bitIdx = (bit + 1) & (WORD_BITS - 1);
+      this.#wordIdx[vcpu] = bitIdx ? word : (word + 1) & (WORD_BITS - 1);
+      this.#bitIdx[vcpu] = bitIdx;
+    } while (bitIdx !== 0);
   }
 }
