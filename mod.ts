@@ -32,20 +32,31 @@
  */
 
 export { EventChannelHandle, type WaitOptions } from "./handle.ts";
+export {
+  PEER_WATCH_MAX_PORTS,
+  type PeerGone,
+  PeerWatch,
+  type PeerWatchOptions,
+} from "./liveness.ts";
 export type { EventChannelDevice } from "./device.ts";
+export { MAX_PORTS_PER_CALL, MAX_SYNC_WAIT_MS } from "./device.ts";
 export { EventChannelError, type EventChannelErrorOptions } from "./errors.ts";
 export type { ChannelStatus, Dom0Hypercalls } from "./hypercalls.ts";
 export {
   assertNoFindings,
+  type DomainInfo,
+  type EcsName,
   type Finding,
   type FindingCode,
   type FindingSeverity,
   formatFindings,
   type HasFindings,
+  type KernelInfo,
   type LintOptions,
   type MemoryDomainOptions,
   MemoryXen,
   type MemoryXenOptions,
+  type PortInfo,
 } from "./backends/memory/mod.ts";
 export {
   type CreateDomainOptions,
@@ -70,6 +81,11 @@ export {
   type HostSnapshot,
   parseHostSnapshot,
 } from "./host.ts";
+export type {
+  FaultErrno,
+  FaultOptions,
+  InjectedFault,
+} from "./backends/memory/mod.ts";
 export { ERRNO, type ErrnoName, errnoName } from "./xen/errno.ts";
 export {
   DOMID_FIRST_RESERVED,

@@ -1,469 +1,96 @@
-// The scenario format of `evtchn sim`: its types, the table of operations
-// and their fields, and validation that names the path (and, for a file,
-// line and column) of the first thing wrong. Running is in sim.ts.
+// Where `evtchn sim` gets its scenarios: the built-in examples
+// (cli/examples/), a file or standard input (bounded, parsed with line and
+// column for every path); and the examples' listing.
 
-import { DOMID_SELF, ERRNO, parseVirq } from "../mod.ts";
-import type { JsonLocation } from "./_json.ts";
+import { readBoundedInput } from "./_input.ts";
+import { type JsonLocation, parseLocatedJson } from "./_json.ts";
+import { UsageError } from "./_args.ts";
+import type { Output } from "./_output.ts";
+import {
+  type Scenario,
+  SCENARIO_LIMITS,
+  ScenarioError,
+  validateScenario,
+} from "../backends/memory/scenario/language.ts";
+import twoDomains from "./examples/two_domains.json" with { type: "json" };
+import teardown from "./examples/teardown.json" with { type: "json" };
+import linuxDom0 from "./examples/linux_dom0.json" with { type: "json" };
+import pirq from "./examples/pirq.json" with { type: "json" };
 
-/** A domain of a scenario. */
-export interface ScenarioDomain {
-  /** Domain id (0..0x7fef). */
-  id: number;
-  /** Control-domain rights (dom0 has them). Default false. */
-  privileged?: boolean;
-  /** vCPUs. Default 1. */
-  vcpus?: number;
-  /** Highest port it may allocate. Default: none for dom0, 1023 for others. */
-  maxEvtchnPort?: number;
-  /** PIRQs it may bind. Default 256. */
-  nrPirqs?: number;
-  /** Held paused by the toolstack (needed for another domain's reset). */
-  paused?: boolean;
-  /** The domain it is device model for. */
-  target?: number;
-  /** Boot a modelled Linux guest in it. Default false. */
-  linux?: boolean;
-  /** With `linux`, bind the kernel's own ports at boot. Default true. */
-  bootPorts?: boolean;
-  /** With `linux`, the event ABI the kernel sets up. Default `"fifo"`. */
-  eventAbi?: "fifo" | "2l";
-}
-
-/** An operand: a number, `"$name"` (an earlier result), or a symbolic name. */
-export type Operand = number | string;
-
-/** One step of a scenario. */
-export interface ScenarioStep {
-  /** The operation (see {@linkcode OPS}). */
-  op: string;
-  /** Name the port this step returns, for later `"$name"` operands. */
-  as?: string;
-  /** `"ok"` or the errno the step should give; otherwise it should succeed. */
-  expect?: string;
-  /** Free text. */
-  comment?: string;
-  /** The operation's fields. */
-  [field: string]: unknown;
-}
-
-/** A scenario: domains, then steps run in order. */
-export interface Scenario {
-  /** A short name. */
-  name?: string;
-  /** What it shows. */
-  description?: string;
-  /** Domains created before the first step, in order. */
-  domains: ScenarioDomain[];
-  /** The steps. */
-  steps: ScenarioStep[];
-}
-
-/** What a field holds. */
-export type FieldKind = "domain" | "port" | "virq" | "int" | "bool" | "abi";
-
-/** A field of an operation: its kind, and its default when optional. */
-export interface FieldSpec {
-  /** What it holds. */
-  kind: FieldKind;
-  /** Default when absent; absent and no default means required. */
-  default?: number | boolean | string;
-}
-
-/** An operation of the scenario language. */
-export interface OpSpec {
-  /** Who does it: a calling domain (`caller` field), or Xen/the toolstack. */
-  by: "caller" | "xen" | "tools";
-  /** Its fields, in display order (without `caller`). */
-  fields: Record<string, FieldSpec>;
-  /** What it returns. */
-  returns: "port" | "status" | "nothing";
-  /** One line of documentation. */
-  doc: string;
-}
-
-const DOM: FieldSpec = { kind: "domain" };
-const PORT: FieldSpec = { kind: "port" };
-const VCPU0: FieldSpec = { kind: "int", default: 0 };
-
-/** Every operation a step may name. */
-export const OPS: Record<string, OpSpec> = {
-  alloc_unbound: {
-    by: "caller",
-    fields: { dom: DOM, remote_dom: DOM },
-    returns: "port",
-    doc: "EVTCHNOP_alloc_unbound: a port in dom that remote_dom may bind",
-  },
-  bind_interdomain: {
-    by: "caller",
-    fields: { remote_dom: DOM, remote_port: PORT },
-    returns: "port",
-    doc:
-      "EVTCHNOP_bind_interdomain: connect to an unbound port offered to caller",
-  },
-  bind_virq: {
-    by: "caller",
-    fields: { virq: { kind: "virq" }, vcpu: VCPU0 },
-    returns: "port",
-    doc: "EVTCHNOP_bind_virq (virq by number or name such as DOM_EXC)",
-  },
-  bind_ipi: {
-    by: "caller",
-    fields: { vcpu: VCPU0 },
-    returns: "port",
-    doc: "EVTCHNOP_bind_ipi",
-  },
-  bind_pirq: {
-    by: "caller",
-    fields: { pirq: { kind: "int" }, flags: { kind: "int", default: 0 } },
-    returns: "port",
-    doc: "EVTCHNOP_bind_pirq (flags 1 = BIND_PIRQ__WILL_SHARE)",
-  },
-  close: {
-    by: "caller",
-    fields: { port: PORT },
-    returns: "nothing",
-    doc: "EVTCHNOP_close",
-  },
-  send: {
-    by: "caller",
-    fields: { port: PORT },
-    returns: "nothing",
-    doc: "EVTCHNOP_send",
-  },
-  status: {
-    by: "caller",
-    fields: { dom: DOM, port: PORT },
-    returns: "status",
-    doc: "EVTCHNOP_status",
-  },
-  bind_vcpu: {
-    by: "caller",
-    fields: { port: PORT, vcpu: { kind: "int" } },
-    returns: "nothing",
-    doc: "EVTCHNOP_bind_vcpu",
-  },
-  unmask: {
-    by: "caller",
-    fields: { port: PORT },
-    returns: "nothing",
-    doc: "EVTCHNOP_unmask",
-  },
-  set_priority: {
-    by: "caller",
-    fields: { port: PORT, priority: { kind: "int" } },
-    returns: "nothing",
-    doc: "EVTCHNOP_set_priority (FIFO only: 0 highest, 15 lowest)",
-  },
-  reset: {
-    by: "caller",
-    fields: { dom: DOM },
-    returns: "nothing",
-    doc: "EVTCHNOP_reset (another domain must be paused)",
-  },
-  raise_virq: {
-    by: "xen",
-    fields: { dom: DOM, virq: { kind: "virq" }, vcpu: VCPU0 },
-    returns: "nothing",
-    doc: "Xen raises a VIRQ in dom",
-  },
-  assert_pirq: {
-    by: "xen",
-    fields: { dom: DOM, pirq: { kind: "int" } },
-    returns: "nothing",
-    doc: "a physical IRQ fires for dom",
-  },
-  grant_pirq: {
-    by: "tools",
-    fields: { dom: DOM, pirq: { kind: "int" } },
-    returns: "nothing",
-    doc: "let dom bind a PIRQ (irq_permit_access)",
-  },
-  set_virq_handler: {
-    by: "tools",
-    fields: { virq: { kind: "virq" }, dom: DOM },
-    returns: "nothing",
-    doc: "make dom the handler of a global VIRQ",
-  },
-  set_paused: {
-    by: "tools",
-    fields: { dom: DOM, paused: { kind: "bool" } },
-    returns: "nothing",
-    doc: "pause or unpause dom (controller pause)",
-  },
-  create_domain: {
-    by: "tools",
-    fields: {
-      id: { kind: "int" },
-      privileged: { kind: "bool", default: false },
-      vcpus: { kind: "int", default: 1 },
-      maxEvtchnPort: { kind: "int", default: -1 },
-      nrPirqs: { kind: "int", default: 256 },
-      paused: { kind: "bool", default: false },
-      target: { kind: "int", default: -1 },
-      linux: { kind: "bool", default: false },
-      bootPorts: { kind: "bool", default: true },
-      eventAbi: { kind: "abi", default: "fifo" },
-    },
-    returns: "nothing",
-    doc: 'create a domain (fields as in "domains")',
-  },
-  destroy_domain: {
-    by: "tools",
-    fields: { dom: DOM },
-    returns: "nothing",
-    doc: "destroy dom: its peers become unbound, VIRQ_DOM_EXC is raised",
-  },
+/** Built-in scenarios, by name (their files are in `cli/examples/`). */
+export const EXAMPLES: Record<string, unknown> = {
+  "two-domains": twoDomains,
+  "teardown": teardown,
+  "linux-dom0": linuxDom0,
+  "pirq": pirq,
 };
 
-/** A mistake in a scenario, at a path such as `steps[2].port`. */
-export class ScenarioError extends Error {
-  /** Where, as a path. */
-  readonly path: string;
-  /** Where, in the file, when known. */
-  readonly location: JsonLocation | undefined;
-
-  /**
-   * Constructs a scenario error.
-   *
-   * @param path The path.
-   * @param message What is wrong.
-   * @param location Where in the file.
-   */
-  constructor(path: string, message: string, location?: JsonLocation) {
-    super(message);
-    this.name = "ScenarioError";
-    this.path = path;
-    this.location = location;
-  }
-}
-
 /**
- * Bounds on a scenario, checked before anything runs, so that hostile input
- * is a usage error (exit 2) rather than minutes of work or an exhausted
- * heap: the most steps and domains, and the largest file `sim` reads.
- * (Nesting is bounded by the JSON reader, MAX_JSON_DEPTH in _json.ts.)
- */
-export const SCENARIO_LIMITS = {
-  steps: 1_000_000,
-  domains: 1_000,
-  bytes: 64 * 1024 * 1024,
-} as const;
-
-const DOMAIN_KEYS = new Set(Object.keys(OPS.create_domain.fields));
-const NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
-}
-
-/**
- * Checks a parsed scenario and returns it typed.
+ * Loads and checks a scenario.
  *
- * @param value The parsed JSON.
- * @param locate Where a path is in the file, when there is a file.
- * @returns The scenario.
- * @throws {ScenarioError} At the first mistake.
+ * @param source A file (`-`: stdin) or a built-in example's name.
+ * @param usage The command's usage, for an unknown example.
+ * @returns The scenario, and where its paths are in the file.
+ * @throws {UsageError} For an unknown example.
+ * @throws {ScenarioError} For a file too large or a bad scenario.
  */
-export function validateScenario(
-  value: unknown,
-  locate?: (path: string) => JsonLocation,
-): Scenario {
-  const fail = (path: string, message: string): never => {
-    throw new ScenarioError(path, message, locate?.(path));
+export async function loadScenario(
+  source: { file: string } | { example: string },
+  usage: string,
+): Promise<{ scenario: Scenario; locate?: (path: string) => JsonLocation }> {
+  if ("example" in source) {
+    // Own properties only: "--example constructor" is not an example.
+    const value = Object.hasOwn(EXAMPLES, source.example)
+      ? EXAMPLES[source.example]
+      : undefined;
+    if (value === undefined) {
+      throw new UsageError(
+        `Unknown example '${source.example}': expected ${
+          Object.keys(EXAMPLES).join(", ")
+        }`,
+        usage,
+      );
+    }
+    return { scenario: validateScenario(value) };
+  }
+  const limit = SCENARIO_LIMITS.bytes;
+  const bytes = await readBoundedInput(source.file, limit);
+  if (bytes === undefined) {
+    throw new ScenarioError(
+      "",
+      `larger than ${limit} bytes, the most a scenario file may be`,
+    );
+  }
+  const parsed = parseLocatedJson(new TextDecoder().decode(bytes));
+  return {
+    scenario: validateScenario(parsed.value, parsed.locate),
+    locate: parsed.locate,
   };
-  if (!isObject(value)) fail("", "expected an object with domains and steps");
-  const root = value as Record<string, unknown>;
-  for (const key of Object.keys(root)) {
-    if (!["name", "description", "domains", "steps", "comment"].includes(key)) {
-      fail(
-        key,
-        `unknown key '${key}' (expected name, description, domains, steps)`,
-      );
-    }
-  }
-  for (const key of ["name", "description"]) {
-    if (root[key] !== undefined && typeof root[key] !== "string") {
-      fail(key, "expected a string");
-    }
-  }
-  if (!Array.isArray(root.domains)) {
-    fail("domains", "expected an array of domains");
-  }
-  if (!Array.isArray(root.steps)) fail("steps", "expected an array of steps");
-  if ((root.domains as unknown[]).length > SCENARIO_LIMITS.domains) {
-    fail("domains", `more than ${SCENARIO_LIMITS.domains} domains`);
-  }
-  if ((root.steps as unknown[]).length > SCENARIO_LIMITS.steps) {
-    fail("steps", `more than ${SCENARIO_LIMITS.steps} steps`);
-  }
-
-  const ids = new Set<number>();
-  (root.domains as unknown[]).forEach((domain, i) => {
-    const path = `domains[${i}]`;
-    if (!isObject(domain)) fail(path, 'expected an object such as {"id": 1}');
-    const d = domain as Record<string, unknown>;
-    for (const key of Object.keys(d)) {
-      if (!DOMAIN_KEYS.has(key)) {
-        fail(
-          `${path}.${key}`,
-          `unknown key '${key}' (expected ${[...DOMAIN_KEYS].join(", ")})`,
-        );
-      }
-    }
-    if (d.id === undefined) fail(path, "missing 'id'");
-    for (const [key, spec] of Object.entries(OPS.create_domain.fields)) {
-      if (d[key] === undefined) continue;
-      const ok = spec.kind === "bool"
-        ? typeof d[key] === "boolean"
-        : spec.kind === "abi"
-        ? d[key] === "fifo" || d[key] === "2l"
-        : typeof d[key] === "number" && Number.isInteger(d[key]);
-      if (!ok) {
-        fail(
-          `${path}.${key}`,
-          spec.kind === "int"
-            ? "expected an integer"
-            : `expected ${describeKind(spec.kind)}`,
-        );
-      }
-    }
-    if (ids.has(d.id as number)) {
-      fail(`${path}.id`, `domain ${d.id} is listed twice`);
-    }
-    ids.add(d.id as number);
-  });
-
-  const names = new Set<string>();
-  (root.steps as unknown[]).forEach((step, i) => {
-    const path = `steps[${i}]`;
-    if (!isObject(step)) {
-      fail(path, 'expected an object such as {"op": "send", ...}');
-    }
-    const s = step as Record<string, unknown>;
-    if (typeof s.op !== "string") fail(`${path}.op`, "missing 'op' (a string)");
-    // Own properties only: "toString" or "constructor" are unknown ops, not
-    // Object.prototype's members.
-    if (!Object.hasOwn(OPS, s.op as string)) {
-      fail(
-        `${path}.op`,
-        `unknown op '${clip(s.op as string)}' (expected ${
-          Object.keys(OPS).join(", ")
-        })`,
-      );
-    }
-    const spec = OPS[s.op as string];
-    const allowed = new Set([
-      "op",
-      "as",
-      "expect",
-      "comment",
-      ...Object.keys(spec.fields),
-      ...(spec.by === "caller" ? ["caller"] : []),
-    ]);
-    for (const key of Object.keys(s)) {
-      if (!allowed.has(key)) {
-        fail(
-          `${path}.${key}`,
-          `'${s.op}' takes no '${key}' (it takes ${
-            [...allowed].slice(4).join(", ")
-          })`,
-        );
-      }
-    }
-    const fields: [string, FieldSpec][] = Object.entries(spec.fields);
-    if (spec.by === "caller") fields.unshift(["caller", DOM]);
-    for (const [key, field] of fields) {
-      const v = s[key];
-      if (v === undefined) {
-        if (field.default === undefined) fail(path, `'${s.op}' needs '${key}'`);
-        continue;
-      }
-      checkOperand(`${path}.${key}`, v, field.kind, names, fail);
-    }
-    if (s.as !== undefined) {
-      if (spec.returns !== "port") {
-        fail(`${path}.as`, `'${s.op}' returns no port to name`);
-      }
-      if (typeof s.as !== "string" || !NAME.test(s.as)) {
-        fail(`${path}.as`, 'expected a name such as "p1" (letters, digits, _)');
-      }
-      names.add(s.as as string);
-    }
-    if (s.expect !== undefined) {
-      const e = s.expect;
-      if (typeof e !== "string" || (e !== "ok" && !Object.hasOwn(ERRNO, e))) {
-        fail(
-          `${path}.expect`,
-          `expected "ok" or an errno name (${Object.keys(ERRNO).join(", ")})`,
-        );
-      }
-    }
-    if (s.comment !== undefined && typeof s.comment !== "string") {
-      fail(`${path}.comment`, "expected a string");
-    }
-  });
-  return root as unknown as Scenario;
-}
-
-/** A value for a one-line message, cut short. */
-function clip(text: string): string {
-  return text.length > 40 ? `${text.slice(0, 40)}…` : text;
-}
-
-function checkOperand(
-  path: string,
-  value: unknown,
-  kind: FieldKind,
-  names: Set<string>,
-  fail: (path: string, message: string) => never,
-): void {
-  if (kind === "bool" || kind === "abi") {
-    const ok = kind === "bool"
-      ? typeof value === "boolean"
-      : value === "fifo" || value === "2l";
-    if (!ok) fail(path, `expected ${describeKind(kind)}`);
-    return;
-  }
-  if (typeof value === "number") {
-    if (!Number.isFinite(value)) fail(path, "expected a number");
-    return; // range is Xen's business: out of range gives EINVAL at run time
-  }
-  if (typeof value !== "string") fail(path, `expected ${describeKind(kind)}`);
-  const text = value as string;
-  if (text.startsWith("$")) {
-    if (!names.has(text.slice(1))) {
-      fail(path, `'${text}' names no earlier step's "as"`);
-    }
-    return;
-  }
-  if (kind === "domain" && text === "DOMID_SELF") return;
-  if (kind === "virq" && parseVirq(text) !== undefined) return;
-  fail(path, `expected ${describeKind(kind)}, got '${text}'`);
-}
-
-function describeKind(kind: FieldKind): string {
-  switch (kind) {
-    case "domain":
-      return 'a domain id, "DOMID_SELF" or "$name"';
-    case "virq":
-      return 'a VIRQ number, a name such as "DOM_EXC", or "$name"';
-    case "bool":
-      return "true or false";
-    case "abi":
-      return '"fifo" or "2l"';
-    default:
-      return 'a number or "$name"';
-  }
 }
 
 /**
- * Resolves a checked operand that is not a `$name`.
+ * Lists the built-in scenarios.
  *
- * @param value The operand.
- * @returns Its number.
+ * @param out Where to.
  */
-export function literalOperand(value: Operand): number {
-  if (typeof value === "number") return value;
-  if (value === "DOMID_SELF") return DOMID_SELF;
-  return parseVirq(value)!;
+export function listExamples(out: Output): void {
+  const list = Object.entries(EXAMPLES).map(([name, value]) => {
+    const s = value as Scenario;
+    return {
+      name,
+      description: s.description ?? "",
+      domains: s.domains.length,
+      steps: s.steps.length,
+    };
+  });
+  if (out.json) {
+    out.document({ examples: list });
+    return;
+  }
+  const width = Math.max(...list.map((e) => e.name.length));
+  for (const e of list) {
+    out.line(
+      `${out.out.paint("bold", e.name.padEnd(width))}  ${e.description}`,
+    );
+  }
 }

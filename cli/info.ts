@@ -166,7 +166,7 @@ export async function run(args: string[]): Promise<number> {
         permissions,
         linux,
         memory: memory === undefined ? null : {
-          domains: memory.xen.hypervisor.domainIds,
+          domains: memory.xen.domains().map((d) => d.id),
           peerDomain: memory.peerDomain,
           offeredPort: memory.offeredPort,
         },
@@ -187,7 +187,7 @@ export async function run(args: string[]): Promise<number> {
       row("acts for", `${actsFor} of a modelled Xen 4.17 host`);
       row(
         "domains",
-        memory.xen.hypervisor.domainIds.map((d) => `dom${d}`).join(", ") +
+        memory.xen.domains().map((d) => `dom${d.id}`).join(", ") +
           " (each running Linux)",
       );
       row(

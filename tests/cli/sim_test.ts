@@ -235,3 +235,110 @@ Deno.test("sim FILE reads a scenario file", async (t) => {
     assert.match(stderr, /^error: NotFound: /);
   });
 });
+
+Deno.test("sim --lint reports what loses events", async () => {
+  const scenario = JSON.stringify({
+    domains: [{ id: 0, privileged: true }, { id: 1 }],
+    steps: [
+      { op: "alloc_unbound", caller: 0, dom: 0, remote_dom: 1, as: "p" },
+      { op: "send", caller: 0, port: "$p" },
+    ],
+  });
+  const json = await cliWithInput(scenario, "sim", "-", "--lint", "--json");
+  assert.equal(json.code, 0, json.stderr);
+  const result = JSON.parse(json.stdout);
+  assert.deepEqual(
+    result.findings.map((
+      f: { code: string; step: number },
+    ) => [f.code, f.step]),
+    [["notify-unbound-peer", 2]],
+  );
+  const human = await cliWithInput(scenario, "sim", "-", "--lint", "--strict");
+  assert.equal(human.code, 1, "--strict fails on findings");
+  assert.match(human.stdout, /^lint: 1 finding\(s\)$/m);
+  assert.match(human.stdout, /notify-unbound-peer +0 +- +1 +send on port 1/);
+  const off = await cliWithInput(scenario, "sim", "-", "--json");
+  assert.equal(JSON.parse(off.stdout).findings, undefined, "no lint, no key");
+  const quiet = await cli(
+    "sim",
+    "--example",
+    "two-domains",
+    "--lint",
+    "--strict",
+  );
+  assert.equal(quiet.code, 0, quiet.stdout);
+});
+
+Deno.test("sim: fault statements (seed, faults) reproduce from the seed", async (t) => {
+  const scenario = (seed: number) =>
+    JSON.stringify({
+      domains: [
+        { id: 0, privileged: true, vcpus: 2, linux: true },
+        { id: 1, vcpus: 2, linux: true },
+      ],
+      seed,
+      faults: {
+        destroyDomain: [{ step: 3, domain: 1 }],
+        spurious: [{ step: 2, domain: 0 }],
+        fail: [{ op: "alloc_unbound", call: 2, errno: "ENOMEM" }],
+      },
+      steps: [
+        { op: "alloc_unbound", caller: 1, dom: 1, remote_dom: 0, as: "p1" },
+        {
+          op: "bind_interdomain",
+          caller: 0,
+          remote_dom: 1,
+          remote_port: "$p1",
+          as: "p0",
+        },
+        { op: "status", caller: 0, dom: 0, port: "$p0" },
+        {
+          op: "alloc_unbound",
+          caller: 0,
+          dom: 0,
+          remote_dom: 0,
+          expect: "ENOMEM",
+        },
+      ],
+    });
+  await t.step("the faults act at their steps", async () => {
+    const { code, stdout, stderr } = await cliWithInput(
+      scenario(5),
+      "sim",
+      "-",
+      "--json",
+      "--strict",
+    );
+    assert.equal(code, 0, stderr + stdout);
+    const result = JSON.parse(stdout);
+    const kinds = result.faults.map((f: { kind: string }) => f.kind);
+    assert.deepEqual(kinds, ["spurious", "destroy-domain", "fail"]);
+    assert.equal(result.steps[2].result.status, "unbound", "peer destroyed");
+    assert.deepEqual(result.domains.map((d: { id: number }) => d.id), [0]);
+    const human = await cliWithInput(scenario(5), "sim", "-");
+    assert.match(human.stdout, /^faults injected: 3$/m);
+    assert.match(human.stdout, /^ {2}step 3: destroy-domain domain=1$/m);
+  });
+  await t.step("the same seed, the same run", async () => {
+    const a = await cliWithInput(scenario(9), "sim", "-", "--json");
+    const b = await cliWithInput(scenario(9), "sim", "-", "--json");
+    assert.equal(a.stdout, b.stdout);
+  });
+  await t.step("bad fault statements exit 2 naming where", async () => {
+    for (
+      const [faults, where] of [
+        [{ overflow: [] }, /faults\.overflow: a scenario has no handles/],
+        [{ spurious: [{ step: 0, domain: 0 }] }, /faults\.spurious\[0\]\.step/],
+        [
+          { fail: [{ op: "nope", call: 1, errno: "ENOMEM" }] },
+          /faults\.fail\[0\]\.op/,
+        ],
+      ] as const
+    ) {
+      const text = JSON.stringify({ domains: [{ id: 0 }], steps: [], faults });
+      const { code, stderr } = await cliWithInput(text, "sim", "-");
+      assert.equal(code, 2, stderr);
+      assert.match(stderr, where);
+    }
+  });
+});

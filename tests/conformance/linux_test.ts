@@ -49,6 +49,12 @@ defineConformance({
     ? () => second
     : undefined,
   freeVirq: VIRQ.DEBUGGER,
+  domains: privcmd && Deno.env.get("EVTCHN_CREATE_DOMAIN") === "1"
+    ? {
+      create: () => control!.createDomain({ maxVcpus: 1 }),
+      destroy: (domain) => control!.destroyDomain(domain),
+    }
+    : undefined,
   teardown(): void {
     if (control !== undefined && second !== undefined) {
       control.destroyDomain(second);

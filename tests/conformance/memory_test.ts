@@ -15,6 +15,11 @@ for (const eventAbi of ["fifo", "2l"] as const) {
     }
     return xen;
   };
+  /** The toolstack's part for the liveness case: a domain to destroy. */
+  const domains = {
+    create: () => host().createDomain({ domain: 9, linux: false }).id,
+    destroy: (domain: number) => host().destroyDomain(domain),
+  };
 
   defineConformance({
     name: `memory ${eventAbi}`,
@@ -27,6 +32,7 @@ for (const eventAbi of ["fifo", "2l"] as const) {
     hypercalls: () => host().hypercalls(0),
     secondDomain: () => (host(), 7),
     freeVirq: VIRQ.DEBUGGER,
+    domains,
     beforeEach: () => {
       xen = undefined;
     },
@@ -43,6 +49,7 @@ for (const eventAbi of ["fifo", "2l"] as const) {
     hypercalls: () => host().hypercalls(0),
     secondDomain: () => (host(), 7),
     freeVirq: VIRQ.TBUF,
+    domains,
     beforeEach: () => {
       xen = undefined;
     },

@@ -7,6 +7,7 @@ import {
   type Dom0Hypercalls,
   EventChannelError,
   type EventChannelHandle,
+  PeerWatch,
   VIRQ,
 } from "../../mod.ts";
 import { assertErrno, assertRejectsErrno } from "../_assert.ts";
@@ -38,6 +39,12 @@ export interface ConformanceEnv {
   secondDomain?: () => number | undefined;
   /** A global VIRQ nobody holds on this host. */
   freeVirq: number;
+  /**
+   * Creates a (paused, never started) domain and destroys it: the
+   * toolstack's part, for the peer liveness case (privcmd's domctls on a
+   * real host).
+   */
+  domains?: { create(): number; destroy(domain: number): void };
   /** Called once after the cases. */
   teardown?(): Promise<void> | void;
   /**
@@ -551,6 +558,55 @@ export function defineConformance(env: ConformanceEnv): void {
       hc.close?.();
     }
   }, noSecondDomain);
+
+  const noDomains = noHypercalls ??
+    (env.domains === undefined
+      ? "the runner cannot create and destroy a domain (the linux runner can with EVTCHN_CREATE_DOMAIN=1)"
+      : undefined);
+  test(
+    "peer liveness: VIRQ_DOM_EXC and status tell a destroyed peer",
+    async () => {
+      const hc = hypercalls();
+      const h = env.open();
+      const domains = env.domains!;
+      let peer: number | undefined = domains.create();
+      try {
+        using watch = new PeerWatch(h, hc, { localDomain: env.localDomain });
+        const offered = hc.allocUnbound(peer, env.localDomain);
+        const port = h.bindInterdomain(peer, offered);
+        assert.equal(await nextPort(h), port, "pending right after bind");
+        h.unmask(port);
+        watch.watch(port, peer);
+        assert.deepEqual(watch.check(), [], "the peer is alive");
+        domains.destroy(peer);
+        const gone = peer;
+        peer = undefined;
+        // Xen closes the peer's ports (ours becomes unbound) and raises
+        // VIRQ_DOM_EXC in dom0; nothing arrives on the port itself.
+        assert.equal(await nextPort(h), watch.virqPort);
+        assert.deepEqual(watch.handle(watch.virqPort), [
+          { port, remoteDomain: gone, status: "unbound" },
+        ]);
+        assert.deepEqual(hc.status(env.localDomain, port), {
+          status: "unbound",
+          vcpu: hc.status(env.localDomain, port).vcpu,
+          remoteDomain: gone,
+        });
+        // Xen may raise VIRQ_DOM_EXC again as the domain's last reference
+        // goes; nothing else is pending.
+        for (const p of await drain(env, h)) {
+          assert.equal(p, watch.virqPort);
+          assert.deepEqual(watch.handle(p), []);
+        }
+        h.unbind(port);
+      } finally {
+        if (peer !== undefined) domains.destroy(peer);
+        await h.close();
+        hc.close?.();
+      }
+    },
+    noDomains,
+  );
 
   if (env.teardown && !env.ignore) {
     Deno.test({
