@@ -7,6 +7,36 @@
  */
 
 /**
+ * Most ports one `read()` or `write()` of the device carries: Linux caps
+ * both at `PAGE_SIZE` bytes (`drivers/xen/evtchn.c`, `evtchn_read` and
+ * `evtchn_write`), 4096 / `sizeof(evtchn_port_t)`.
+ *
+ * @example
+ * ```ts
+ * import { MAX_PORTS_PER_CALL } from "./device.ts";
+ * import assert from "node:assert/strict";
+ * assert.equal(MAX_PORTS_PER_CALL, 1024);
+ * ```
+ */
+export const MAX_PORTS_PER_CALL = 1024;
+
+/**
+ * Longest synchronous wait, in milliseconds
+ * ({@linkcode EventChannelDevice.readableSync}, the handle's `nextSync` and
+ * `drain`): the calling thread is blocked meanwhile, and nothing on it (a
+ * `close()`, a timer, a Worker's `terminate()`) takes effect before the wait
+ * returns, so a loop waits again rather than long.
+ *
+ * @example
+ * ```ts
+ * import { MAX_SYNC_WAIT_MS } from "./device.ts";
+ * import assert from "node:assert/strict";
+ * assert.equal(MAX_SYNC_WAIT_MS, 10_000);
+ * ```
+ */
+export const MAX_SYNC_WAIT_MS = 10_000;
+
+/**
  * One open event-channel device, as a backend implements it. Every argument
  * arrives validated by {@linkcode EventChannelHandle} (ports are uint32,
  * domains uint16, VIRQs uint32); a backend reports refusals by throwing
@@ -58,6 +88,26 @@ export interface EventChannelDevice {
    * a 4-byte buffer.
    */
   writePort?(port: number): void;
+  /**
+   * `read()` into native-order u32s: copies up to `ports.length` entries
+   * (at most {@linkcode MAX_PORTS_PER_CALL}) into `ports` and returns how
+   * many, 0 when the ring is empty or `ports` is empty. Throws as `read`.
+   */
+  readPorts(ports: Uint32Array): number;
+  /**
+   * `write()` of `ports[0..count)`: re-enables each listed port this device
+   * owns. `count` is an integer from 0 to
+   * min(`ports.length`, {@linkcode MAX_PORTS_PER_CALL}).
+   */
+  writePorts(ports: Uint32Array, count: number): void;
+  /**
+   * Blocks the calling thread until `read` has something to report (entries
+   * or an error) or `timeoutMs` (an integer from 0 to
+   * {@linkcode MAX_SYNC_WAIT_MS}) has passed; returns whether it has. A
+   * backend whose events are produced on this same thread (the in-memory
+   * model) cannot block: it answers for the present at once.
+   */
+  readableSync(timeoutMs: number): boolean;
   /**
    * Resolves once `read` has something to report (entries or an error), or
    * when `signal` aborts, or when the device is closed. It may resolve early;

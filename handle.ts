@@ -5,7 +5,11 @@
  * @module
  */
 
-import type { EventChannelDevice } from "./device.ts";
+import {
+  type EventChannelDevice,
+  MAX_PORTS_PER_CALL,
+  MAX_SYNC_WAIT_MS,
+} from "./device.ts";
 import { EventChannelError } from "./errors.ts";
 import { DOMID_MAX } from "./xen/domid.ts";
 import { checkUint, isUint32, UINT32_MAX } from "./_validate.ts";
@@ -38,6 +42,42 @@ function checkBuffer(op: string, buffer: unknown): Uint8Array {
     });
   }
   return buffer;
+}
+
+/**
+ * A port list for `drain`/`unmaskAll`: a `Uint32Array` over memory that is
+ * still there, else `EFAULT` (a bad pointer to Linux), nothing done.
+ */
+function checkPorts(op: string, ports: unknown): Uint32Array {
+  if (!(ports instanceof Uint32Array)) {
+    throw new EventChannelError(op, "EFAULT", {
+      argument: "ports",
+      value: describe(ports),
+      detail: "expected a Uint32Array",
+    });
+  }
+  // Detached, it reads as length 0: "nothing pending", silently.
+  if ((ports.buffer as { detached?: boolean }).detached === true) {
+    throw new EventChannelError(op, "EFAULT", {
+      argument: "ports",
+      detail: "the array's memory is detached",
+    });
+  }
+  return ports;
+}
+
+/**
+ * A synchronous wait's timeout: an integer number of milliseconds from 0 to
+ * `MAX_SYNC_WAIT_MS`, else `EINVAL` before anything is read.
+ */
+function checkTimeout(op: string, timeoutMs: unknown): number {
+  if (
+    typeof timeoutMs === "number" && timeoutMs >>> 0 === timeoutMs &&
+    timeoutMs <= MAX_SYNC_WAIT_MS
+  ) {
+    return timeoutMs;
+  }
+  return checkUint(op, "timeout", timeoutMs, MAX_SYNC_WAIT_MS);
 }
 
 /** What `undefined` wait options stand for: shared, so none is allocated. */
@@ -295,13 +335,159 @@ export class EventChannelHandle implements Disposable, AsyncDisposable {
    * @throws {EventChannelError} `EFBIG` after the ring overflowed.
    */
   poll(): number | undefined {
+    const port = this.#readOne(this.#open("read"));
+    return port < 0 ? undefined : port;
+  }
+
+  /**
+   * The next pending port, waiting for it on the calling thread for up to
+   * `timeoutMs` milliseconds: the synchronous wait of a dedicated loop (a
+   * Worker, a command-line tool), cheaper than `await next()` because
+   * nothing is handed to another thread and no promise is made. The whole
+   * thread, event loop included, is blocked while it waits, hence the bound
+   * ({@linkcode MAX_SYNC_WAIT_MS}, 10 s): a loop calls it again.
+   *
+   * On the `linux` backend the pending port is read first (one `read(2)`),
+   * and only when there is none does `poll(2)` sleep on the device. On the
+   * `memory` backend events are produced by this same thread, so nothing
+   * can arrive while it waits: it returns what is pending or, at once,
+   * `undefined`.
+   *
+   * @param timeoutMs How long to wait, an integer from 0 (do not wait:
+   * {@linkcode EventChannelHandle.poll}) to 10,000; default 0.
+   * @returns The port, or `undefined` when none arrived in time (also, on
+   * `linux`, when another reader of the same file description took it, or a
+   * signal interrupted the wait).
+   * @throws {EventChannelError} `EINVAL` (argument `timeout`) for a timeout
+   * that is not such an integer; `EFBIG` after the ring overflowed; `EBADF`
+   * when the handle is closed.
+   *
+   * @example A loop that takes what is pending, waiting 10 ms at most
+   * ```ts
+   * import { MemoryXen } from "./backends/memory/mod.ts";
+   * import assert from "node:assert/strict";
+   *
+   * const xen = new MemoryXen();
+   * using a = xen.open(0);
+   * using b = xen.open(0);
+   * const local = b.bindInterdomain(0, a.bindUnboundPort(0));
+   * assert.equal(b.nextSync(10), local); // pending since the bind
+   * b.unmask(local);
+   * assert.equal(b.nextSync(10), undefined); // memory: at once
+   * ```
+   */
+  nextSync(timeoutMs: number = 0): number | undefined {
     const device = this.#open("read");
-    if (this.#direct) {
-      const port = device.readPort!();
-      return port < 0 ? undefined : port;
+    checkTimeout("read", timeoutMs);
+    const port = this.#readOne(device);
+    if (port >= 0 || timeoutMs === 0) return port < 0 ? undefined : port;
+    return this.#waitOne(device, timeoutMs);
+  }
+
+  /** The slow path of `nextSync`: nothing was pending. */
+  #waitOne(device: EventChannelDevice, timeoutMs: number): number | undefined {
+    const deadline = performance.now() + timeoutMs;
+    while (device.readableSync(timeoutMs)) {
+      const port = this.#readOne(device);
+      if (port >= 0) return port;
+      // Readable, yet another reader was first: wait out the rest.
+      timeoutMs = Math.ceil(deadline - performance.now());
+      if (timeoutMs <= 0) break;
     }
-    const n = device.read(this.#one);
-    return n === 4 ? this.#oneView.getUint32(0, true) : undefined;
+    return undefined;
+  }
+
+  /** One port from the device, or -1 when none is pending. */
+  #readOne(device: EventChannelDevice): number {
+    if (this.#direct) return device.readPort!();
+    return device.read(this.#one) === 4 ? this.#oneView.getUint32(0, true) : -1;
+  }
+
+  /**
+   * Takes every pending port at once, in one `read(2)` on `linux`: fills
+   * `ports` from index 0 in the order they fired and returns how many
+   * (at most `ports.length`, and at most {@linkcode MAX_PORTS_PER_CALL},
+   * 1024, Linux's cap of one read). Each port taken is masked until it is
+   * unmasked, as with {@linkcode EventChannelHandle.poll}; hand the same
+   * array to {@linkcode EventChannelHandle.unmaskAll} to re-enable them all
+   * in one `write(2)`. Nothing is allocated.
+   *
+   * With a `timeoutMs` and nothing pending, it first waits for an event on
+   * the calling thread, as {@linkcode EventChannelHandle.nextSync} does
+   * (the same bound; on `memory` it does not wait).
+   *
+   * @param ports Where the ports go (native-order u32s, the kernel's
+   * `evtchn_port_t`).
+   * @param timeoutMs How long to wait when nothing is pending, an integer
+   * from 0 (default: do not wait) to 10,000.
+   * @returns How many ports were taken; 0 when none (or `ports` is empty).
+   * @throws {EventChannelError} `EFAULT` (argument `ports`) when `ports` is
+   * not a `Uint32Array` or its memory is detached; `EINVAL` (argument
+   * `timeout`) for a bad timeout; `EFBIG` after the ring overflowed;
+   * `EBADF` when the handle is closed. Nothing is taken then.
+   *
+   * @example Drain a burst, unmask it in one call
+   * ```ts
+   * import { MemoryXen } from "./backends/memory/mod.ts";
+   * import assert from "node:assert/strict";
+   *
+   * const xen = new MemoryXen();
+   * using a = xen.open(0);
+   * using b = xen.open(0);
+   * const offered = [a.bindUnboundPort(0), a.bindUnboundPort(0)];
+   * const local = offered.map((p) => b.bindInterdomain(0, p));
+   * const ports = new Uint32Array(64);
+   * let n = b.drain(ports); // the two bind-time events
+   * b.unmaskAll(ports, n);
+   * for (const p of offered) a.notify(p);
+   * n = b.drain(ports);
+   * assert.deepEqual([...ports.subarray(0, n)], local);
+   * b.unmaskAll(ports, n);
+   * assert.equal(b.drain(ports), 0);
+   * ```
+   */
+  drain(ports: Uint32Array, timeoutMs: number = 0): number {
+    const device = this.#open("read");
+    checkPorts("read", ports);
+    checkTimeout("read", timeoutMs);
+    const n = device.readPorts(ports);
+    if (n > 0 || timeoutMs === 0 || ports.length === 0) return n;
+    return device.readableSync(timeoutMs) ? device.readPorts(ports) : 0;
+  }
+
+  /**
+   * Unmasks `ports[0..count)` (one `write(2)` per
+   * {@linkcode MAX_PORTS_PER_CALL} ports on `linux`): the batch
+   * {@linkcode EventChannelHandle.unmask}, typically of what
+   * {@linkcode EventChannelHandle.drain} took. Ports this handle does not
+   * own are ignored, as Linux does. Nothing is allocated.
+   *
+   * @param ports The ports (native-order u32s).
+   * @param count How many, from the start: an integer from 0 to
+   * `ports.length` (default: all).
+   * @throws {EventChannelError} `EFAULT` (argument `ports`) when `ports` is
+   * not a `Uint32Array` or its memory is detached; `EINVAL` (argument
+   * `count`) for a count that is not an integer in that range; `EBADF` when
+   * the handle is closed. Nothing is unmasked then.
+   */
+  unmaskAll(ports: Uint32Array, count?: number): void {
+    const device = this.#open("write");
+    checkPorts("write", ports);
+    let n = ports.length;
+    if (count !== undefined) {
+      n = isUint32(count) && count <= n
+        ? count
+        : checkUint("write", "count", count, n);
+    }
+    if (n <= MAX_PORTS_PER_CALL) {
+      device.writePorts(ports, n);
+      return;
+    }
+    for (let at = 0; at < n; at += MAX_PORTS_PER_CALL) {
+      const part = Math.min(MAX_PORTS_PER_CALL, n - at);
+      // Rare (over 1024 ports): a view per 1024 ports.
+      device.writePorts(ports.subarray(at, at + part), part);
+    }
   }
 
   /**
@@ -315,10 +501,15 @@ export class EventChannelHandle implements Disposable, AsyncDisposable {
    * it aborts.
    */
   async next(options?: WaitOptions): Promise<number> {
-    options = checkWaitOptions("next", options);
-    options.signal?.throwIfAborted();
-    let port = this.poll();
-    if (port !== undefined) return port;
+    // The common case, an event already queued: one read, no allocation
+    // beyond the promise itself.
+    if (options !== undefined) {
+      options = checkWaitOptions("next", options);
+      options.signal?.throwIfAborted();
+    } else options = NO_WAIT_OPTIONS;
+    const first = this.#readOne(this.#open("read"));
+    if (first >= 0) return first;
+    let port: number | undefined;
     // Combine the signals only when there is something to wait for: the
     // common case, an event already queued, allocates nothing.
     const signal = options.signal === undefined

@@ -17,11 +17,23 @@
 //   poll  (default) spin on handle.poll() (a nonblocking read(2) per try).
 //   next  await handle.next(): one poll() first, then a poll(2) parked on
 //         Deno's blocking pool.
+//   sync  handle.nextSync(1000): one read(2) first, then poll(2) on this
+//         thread (the dedicated-loop wait).
 // On a one-vCPU dom0 the event is already in the ring when notify returns
 // (the first poll() found it in 2200 of 2200 round trips), so next() never
 // parks either and both paths measure within noise of each other.
 //   both  poll, then next, on the same ports; one JSON line each (both are
 //         warmed up before either is timed).
+//   all   poll, next and sync, the same way.
+//
+// Mode stream (one-way throughput, the twin of `cross_check BURSTS stream
+// WARMUP PORTS`): PORTS channel pairs; a burst notifies all of them on A,
+// then B takes them in batches until all came back, each batch taken with
+// handle.drain() (one read(2)) and unmasked with handle.unmaskAll() (one
+// write(2)). --wait sync: drain(ports, 1000) (waits on this thread when
+// nothing is pending); --wait next: drain(ports), and when that finds
+// nothing, await next() and drain the rest; both/all: sync, then next.
+// Prints {"mode":"stream","ns_per_event":...,"events_per_s":...} per path.
 //
 // Under QEMU's TCG, V8 needs thousands of round trips before the FFI calls
 // run optimised (about 1 s of warm-up); a WARMUP of 100 (cross_check's
@@ -29,7 +41,9 @@
 // WARMUP to both programs.
 //
 // usage: xen_roundtrip.ts [ITERATIONS=2000] [a2b|pingpong] [WARMUP=100]
-//                         [--wait poll|next|both]
+//                         [--wait poll|next|sync|both|all]
+//        xen_roundtrip.ts [BURSTS=500] stream [WARMUP=50] [PORTS=64]
+//                         [--wait sync|next|both|all]
 // Needs --allow-ffi (run with -A in dom0: Deno wants it for /dev anyway).
 // Exit 0 on success, 1 on a failure, 2 on bad usage, 3 when an expected event
 // never arrived within 60 s (EVTCHN_BENCH_WATCHDOG_S), like cross_check.
@@ -37,13 +51,23 @@
 import { openLinuxHandle } from "../backends/linux/mod.ts";
 import type { EventChannelHandle } from "../backends/linux/mod.ts";
 
-type Wait = "poll" | "next";
+type Wait = "poll" | "next" | "sync";
+
+/** How long one nextSync/drain may sleep before the loop checks again. */
+const SYNC_WAIT_MS = 1000;
+
+const WAIT_LABEL: Record<Wait, string> = {
+  poll: "poll() spin",
+  next: "await next()",
+  sync: "nextSync()",
+};
 
 /** Round trips per clocked batch (as in cross_check.c). */
 const BATCH = 100;
 
 const USAGE =
-  "usage: xen_roundtrip.ts [ITERATIONS] [a2b|pingpong] [WARMUP] [--wait poll|next|both]";
+  "usage: xen_roundtrip.ts [ITERATIONS] [a2b|pingpong] [WARMUP] [--wait poll|next|sync|both|all]\n" +
+  "       xen_roundtrip.ts [BURSTS] stream [WARMUP] [PORTS] [--wait sync|next|both|all]";
 
 class Watchdog extends Error {}
 
@@ -55,6 +79,8 @@ function fail(message: string, code = 1): never {
 function parseArgs(args: string[]): {
   iterations: number;
   pingpong: boolean;
+  stream: boolean;
+  ports: number;
   warmup: number;
   waits: Wait[];
 } {
@@ -69,27 +95,45 @@ function parseArgs(args: string[]): {
       Deno.exit(0);
     } else positional.push(arg);
   }
-  const iterations = Number(positional[0] ?? 2000);
   const mode = positional[1] ?? "a2b";
-  const warmup = Number(positional[2] ?? 100);
+  const stream = mode === "stream";
+  const iterations = Number(positional[0] ?? (stream ? 500 : 2000));
+  const warmup = Number(positional[2] ?? (stream ? 50 : 100));
+  const ports = Number(positional[3] ?? 64);
+  if (stream && wait === "poll" && !args.some((a) => a.startsWith("--wait"))) {
+    wait = "sync";
+  }
   const waits: Wait[] | undefined = wait === "both"
-    ? ["poll", "next"]
-    : wait === "poll" || wait === "next"
+    ? (stream ? ["sync", "next"] : ["poll", "next"])
+    : wait === "all"
+    ? (stream ? ["sync", "next"] : ["poll", "next", "sync"])
+    : wait === "poll" || wait === "next" || wait === "sync"
     ? [wait]
     : undefined;
   if (
     !Number.isSafeInteger(iterations) || iterations <= 0 ||
     !Number.isSafeInteger(warmup) || warmup < 0 ||
-    (mode !== "a2b" && mode !== "pingpong") || waits === undefined ||
-    positional.length > 3
+    (mode !== "a2b" && mode !== "pingpong" && !stream) ||
+    waits === undefined || (stream && waits.includes("poll")) ||
+    !Number.isSafeInteger(ports) || ports < 1 || ports > 1024 ||
+    positional.length > (stream ? 4 : 3)
   ) {
     console.error(USAGE);
     Deno.exit(2);
   }
-  return { iterations, pingpong: mode === "pingpong", warmup, waits };
+  return {
+    iterations,
+    pingpong: mode === "pingpong",
+    stream,
+    ports,
+    warmup,
+    waits,
+  };
 }
 
-const { iterations, pingpong, warmup, waits } = parseArgs(Deno.args);
+const { iterations, pingpong, stream, ports, warmup, waits } = parseArgs(
+  Deno.args,
+);
 const watchdogMs = 1000 * Number(
   Deno.env.get("EVTCHN_BENCH_WATCHDOG_S") ?? 60,
 );
@@ -112,6 +156,18 @@ function spin(h: EventChannelHandle, limitMs = watchdogMs): number {
       else if (now > deadline) throw new Watchdog();
     }
   }
+}
+
+/** nextSync() until a port comes, for at most the watchdog period. */
+function waitSync(h: EventChannelHandle): number {
+  let port = h.nextSync(SYNC_WAIT_MS);
+  if (port !== undefined) return port;
+  const deadline = performance.now() + watchdogMs;
+  while (port === undefined) {
+    if (performance.now() > deadline) throw new Watchdog();
+    port = h.nextSync(SYNC_WAIT_MS);
+  }
+  return port;
 }
 
 /** Takes one event on `h`, checks it is `want`, unmasks it. */
@@ -165,6 +221,16 @@ async function roundTrips(
       }
       progress++;
     }
+  } else if (wait === "sync") {
+    for (let i = 0; i < count; i++) {
+      A.notify(a);
+      check(B, waitSync(B), b, "A->B");
+      if (pingpong) {
+        B.notify(b);
+        check(A, waitSync(A), a, "B->A");
+      }
+      progress++;
+    }
   } else {
     for (let i = 0; i < count; i++) {
       A.notify(a);
@@ -178,7 +244,144 @@ async function roundTrips(
   }
 }
 
+/** The stream's state: K port pairs, B's ports marked in a table. */
+const streamA = new Uint32Array(ports);
+const streamB = new Uint32Array(ports);
+const batch = new Uint32Array(ports);
+/** batch[1..]: where the rest of a batch goes after an awaited first port. */
+const batchRest = batch.subarray(1);
+/** B's ports of the stream, indexed by port number. */
+let mine = new Uint8Array(0);
+/** read(2) calls made by the timed bursts. */
+let reads = 0;
+
+/** Checks the ports taken are B's; returns how many. */
+function checkBatch(n: number): number {
+  for (let i = 0; i < n; i++) {
+    const port = batch[i];
+    if (port >= mine.length || mine[port] !== 1) {
+      fail(`stream: unexpected port ${port}`);
+    }
+  }
+  return n;
+}
+
+/** One burst: notify all K on A, take them all back on B in batches. */
+async function bursts(count: number, wait: Wait): Promise<void> {
+  for (let i = 0; i < count; i++) {
+    for (let k = 0; k < ports; k++) A.notify(streamA[k]);
+    let got = 0;
+    while (got < ports) {
+      let n: number;
+      if (wait === "sync") {
+        n = B.drain(batch, SYNC_WAIT_MS);
+        if (n === 0) {
+          const deadline = performance.now() + watchdogMs;
+          while (n === 0) {
+            if (performance.now() > deadline) throw new Watchdog();
+            n = B.drain(batch, SYNC_WAIT_MS);
+          }
+        }
+      } else {
+        n = B.drain(batch);
+        if (n === 0) {
+          batch[0] = await B.next();
+          n = 1 + B.drain(batchRest);
+        }
+      }
+      reads++;
+      B.unmaskAll(batch, checkBatch(n));
+      got += n;
+    }
+    if (got !== ports) fail(`stream: ${got} events for ${ports} notifies`);
+    progress++;
+  }
+}
+
+async function runStream(): Promise<void> {
+  stage = "bind";
+  for (let k = 0; k < ports; k++) {
+    streamA[k] = A.bindUnboundPort(0);
+    streamB[k] = B.bindInterdomain(0, streamA[k]);
+  }
+  mine = new Uint8Array(Math.max(...streamB) + 1);
+  for (const port of streamB) mine[port] = 1;
+  stage = "drain";
+  let initial = 0;
+  while (initial < ports) {
+    const n = B.drain(batch, 2000);
+    if (n === 0) break;
+    B.unmaskAll(batch, n);
+    initial += n;
+  }
+  console.error(
+    `xen_roundtrip: stream: ${ports} port pairs, first a=${streamA[0]} b=${
+      streamB[0]
+    }, ${initial} bind-time events drained`,
+  );
+  if (initial !== ports) fail(`${initial} bind-time events, expected ${ports}`);
+  for (const wait of waits) {
+    stage = `warm-up (${wait})`;
+    await bursts(warmup, wait);
+  }
+  const BURSTS_PER_BATCH = 10;
+  const results = [];
+  for (const wait of waits) {
+    stage = `timed loop (${wait})`;
+    reads = 0;
+    let best = Infinity;
+    const t0 = performance.now();
+    let tb = t0;
+    for (let done = 0; done < iterations; done += BURSTS_PER_BATCH) {
+      const count = Math.min(BURSTS_PER_BATCH, iterations - done);
+      await bursts(count, wait);
+      const t = performance.now();
+      if (count === BURSTS_PER_BATCH && t - tb < best) best = t - tb;
+      tb = t;
+    }
+    const ns = (performance.now() - t0) * 1e6 / (iterations * ports);
+    results.push({
+      wait,
+      ns,
+      reads,
+      best: best === Infinity ? ns : best * 1e6 / (BURSTS_PER_BATCH * ports),
+    });
+  }
+  clearInterval(timer);
+  stage = "unbind";
+  const leftover = B.drain(batch);
+  for (let k = 0; k < ports; k++) {
+    B.unbind(streamB[k]);
+    A.unbind(streamA[k]);
+  }
+  await B.close();
+  await A.close();
+  if (leftover !== 0) fail(`${leftover} events left over after the stream`);
+  for (const { wait, ns, reads, best } of results) {
+    console.log(JSON.stringify({
+      impl: "deno-evtchn",
+      mode: "stream",
+      round_trip: "notify(A,a[0..k)) then drain(B)+unmaskAll(B) until k events",
+      wait: wait === "sync" ? "drain(ports, timeout)" : "await next() + drain",
+      ports,
+      bursts: iterations,
+      warmup,
+      events: iterations * ports,
+      ns_per_event: Math.round(ns * 10) / 10,
+      events_per_s: Math.round(1e9 / ns),
+      reads,
+      batch: BURSTS_PER_BATCH,
+      best_batch_ns_per_event: Math.round(best * 10) / 10,
+      deno: Deno.version.deno,
+    }));
+  }
+}
+
 try {
+  if (stream) {
+    await runStream();
+    Deno.exit(0);
+  }
   stage = "bind";
   const a = A.bindUnboundPort(0);
   const b = B.bindInterdomain(0, a);
@@ -251,7 +454,7 @@ try {
       round_trip: pingpong
         ? "notify(A,a) pending(B)=b unmask(B,b) notify(B,b) pending(A)=a unmask(A,a)"
         : "notify(A,a) pending(B)=b unmask(B,b)",
-      wait: wait === "poll" ? "poll() spin" : "await next()",
+      wait: WAIT_LABEL[wait],
       iterations,
       warmup,
       ns_per_round_trip: Math.round(ns * 10) / 10,

@@ -1,6 +1,6 @@
 /**
  * `evtchn ping`: round trips over one event channel between two handles,
- * with latency statistics and a histogram.
+ * with latency percentiles, throughput and a histogram.
  *
  * @module
  */
@@ -35,8 +35,9 @@ ${USAGE}
 
 Connects two handles with one interdomain channel and bounces an event N
 times: A notifies, B waits, unmasks and notifies back, A waits and unmasks.
-Prints min, median, p99 and max round-trip latency in microseconds and a
-histogram. Ctrl-C (SIGINT) or SIGTERM stops early, prints what was measured
+Prints round-trip latency in microseconds (min, median, p90, p99, p99.9,
+max, mean), the throughput (round trips and events per second over the
+whole run: two events per round trip, one each way) and a histogram. Ctrl-C (SIGINT) or SIGTERM stops early, prints what was measured
 and exits 130 or 143. Memory stays bounded: percentiles beyond 65,536 round
 trips come from a uniform random sample of that size (min, max, mean and the
 histogram count every round trip).
@@ -62,9 +63,22 @@ EXAMPLES:
 interface Stats {
   min: number;
   median: number;
+  p90: number;
   p99: number;
+  p999: number;
   max: number;
   mean: number;
+}
+
+/** Events carried by one round trip: A to B, then B to A. */
+const EVENTS_PER_ROUND_TRIP = 2;
+
+/** Throughput over the measured loop. */
+interface Throughput {
+  /** Wall time of the loop, seconds. */
+  seconds: number;
+  roundTripsPerSecond: number;
+  eventsPerSecond: number;
 }
 
 interface Bucket {
@@ -126,7 +140,9 @@ class Latencies {
     return {
       min: this.#min,
       median: percentile(0.5),
+      p90: percentile(0.9),
       p99: percentile(0.99),
+      p999: percentile(0.999),
       max: this.#max,
       mean: this.#sum / this.count,
     };
@@ -249,6 +265,7 @@ export async function run(args: string[]): Promise<number> {
     // macrotask now and then, SIGINT would never be delivered.
     const pacer = new Pacer();
     let done = 0;
+    const began = performance.now();
     try {
       const signal = interrupt.signal;
       // poll() first: next({ signal }) builds an AbortSignal.any per call,
@@ -271,6 +288,7 @@ export async function run(args: string[]): Promise<number> {
     } finally {
       if (bar) out.progress("\r\x1b[K");
     }
+    const seconds = (performance.now() - began) / 1000;
     const status = interrupt.exitCode ?? EXIT_OK;
     if (done === 0) {
       out.note("ping: interrupted before the first round trip");
@@ -278,6 +296,15 @@ export async function run(args: string[]): Promise<number> {
     }
     const numbers = latencies.stats();
     const buckets = latencies.histogram();
+    // The clock may stand still across a very short run (a coarse or
+    // clamped clock): no rate rather than an infinite one.
+    const rate = (n: number): number =>
+      seconds > 0 ? Math.round(n / seconds) : 0;
+    const throughput: Throughput = {
+      seconds: round3(seconds * 1000) / 1000,
+      roundTripsPerSecond: rate(done),
+      eventsPerSecond: rate(done * EVENTS_PER_ROUND_TRIP),
+    };
     if (out.json) {
       out.document({
         backend: backend.name,
@@ -291,11 +318,12 @@ export async function run(args: string[]): Promise<number> {
         latencyUs: Object.fromEntries(
           Object.entries(numbers).map(([k, v]) => [k, round3(v)]),
         ),
+        throughput,
         histogram: buckets,
       });
       return status;
     }
-    printHuman(out, done, numbers, buckets);
+    printHuman(out, done, numbers, throughput, buckets);
     if (interrupt.signal.aborted) {
       out.note(`ping: interrupted after ${done} of ${count} round trips`);
     }
@@ -309,15 +337,21 @@ function printHuman(
   out: Output,
   done: number,
   numbers: Stats,
+  throughput: Throughput,
   buckets: Bucket[],
 ): void {
   const p = out.out;
   out.line(
     `${p.paint("bold", `${done} round trips`)}, latency in µs: min ${
       formatMicros(numbers.min)
-    }  median ${formatMicros(numbers.median)}  p99 ${
-      formatMicros(numbers.p99)
+    }  median ${formatMicros(numbers.median)}  p90 ${
+      formatMicros(numbers.p90)
+    }  p99 ${formatMicros(numbers.p99)}  p99.9 ${
+      formatMicros(numbers.p999)
     }  max ${formatMicros(numbers.max)}  mean ${formatMicros(numbers.mean)}`,
+  );
+  out.line(
+    `throughput: ${throughput.roundTripsPerSecond} round trips/s = ${throughput.eventsPerSecond} events/s (${EVENTS_PER_ROUND_TRIP} events per round trip) over ${throughput.seconds} s`,
   );
   // reduce, not Math.max(...): no argument list as long as the input.
   const most = buckets.reduce((m, b) => Math.max(m, b.count), 0);

@@ -88,7 +88,7 @@ export const LIBC_SYMBOLS = {
   },
   /**
    * `<poll.h>` `int poll(struct pollfd *fds, nfds_t nfds, int timeout)`.
-   * The only blocking call, hence the only `nonblocking` one: it runs on
+   * The asynchronous wait (`next()`), hence `nonblocking`: it runs on
    * Deno's blocking pool and its errno is lost (another thread's).
    */
   poll: {
@@ -99,6 +99,24 @@ export const LIBC_SYMBOLS = {
     ],
     result: int,
     nonblocking: true,
+  },
+  /**
+   * The same `poll(2)`, run on the calling thread: the synchronous wait of
+   * a dedicated loop (`EventChannelHandle.nextSync`, `drain` with a
+   * timeout), which blocks its own thread instead of handing the call to
+   * Deno's blocking pool and back (a thread switch and a promise per
+   * wake-up). Its errno is this thread's, so `EINTR` is seen. Callers bound
+   * the timeout (`MAX_SYNC_WAIT_MS`): nothing on this thread, `close()`
+   * included, can wake it early.
+   */
+  pollSync: {
+    name: "poll",
+    parameters: [
+      buf, // fds
+      nfdsT, // nfds
+      int, // timeout
+    ],
+    result: int,
   },
   /** `<sys/eventfd.h>` `int eventfd(unsigned int initval, int flags)`. */
   eventfd: {

@@ -4,16 +4,18 @@
  *
  * Every ioctl, `read` and `write` is a synchronous FFI call on the JS thread,
  * so errno is read on the same thread right after a failure. The fd is
- * opened `O_NONBLOCK`, so none of them ever sleeps. Waiting is the only
- * asynchronous part: at most one nonblocking `poll(2)` per device is parked
- * on Deno's blocking pool, over the device fd and an `eventfd` that
- * {@linkcode LinuxEvtchnDevice.close} (or the last waiter leaving) writes to
- * wake it, with a finite timeout as a backstop.
+ * opened `O_NONBLOCK`, so none of them ever sleeps. There are two ways to
+ * wait. The asynchronous one (`readable`): at most one nonblocking `poll(2)`
+ * per device is parked on Deno's blocking pool, over the device fd and an
+ * `eventfd` that {@linkcode LinuxEvtchnDevice.close} (or the last waiter
+ * leaving) writes to wake it, with a finite timeout as a backstop. The
+ * synchronous one (`readableSync`): `poll(2)` on the device fd alone, on the
+ * calling thread, for a bounded time.
  *
  * @module
  */
 
-import type { EventChannelDevice } from "../../device.ts";
+import { type EventChannelDevice, MAX_PORTS_PER_CALL } from "../../device.ts";
 import { EventChannelError } from "../../errors.ts";
 import { ERRNO } from "../../xen/errno.ts";
 import {
@@ -123,6 +125,14 @@ export class LinuxEvtchnDevice implements EventChannelDevice {
   #released: Promise<void> | undefined;
 
   #arg = new Uint32Array(2);
+  /** One port read or written by `readPort`/`writePort`. */
+  #port = new Uint32Array(1);
+  /**
+   * The synchronous wait's own `struct pollfd` (the device fd alone): never
+   * the parked poll's, which a pool thread may be using at the same time.
+   * As i32s: [0] = fd, [1] = events | revents << 16 (little-endian shorts).
+   */
+  #syncPollfd = new Int32Array(POLLFD_SIZE / 4);
   #domid = new Uint16Array(1);
   #pollfds = new Uint8Array(2 * POLLFD_SIZE);
   #pollView = new DataView(this.#pollfds.buffer);
@@ -172,6 +182,7 @@ export class LinuxEvtchnDevice implements EventChannelDevice {
     v.setInt16(POLLFD_EVENTS, POLLIN, true);
     v.setInt32(POLLFD_SIZE + POLLFD_FD, this.#wakeFd, true);
     v.setInt16(POLLFD_SIZE + POLLFD_EVENTS, POLLIN, true);
+    this.#syncPollfd[POLLFD_FD / 4] = fd;
     finalizer.register(this, { libc, fd, wakeFd: this.#wakeFd }, this);
   }
 
@@ -358,6 +369,110 @@ export class LinuxEvtchnDevice implements EventChannelDevice {
   }
 
   /**
+   * `read(2)` of one port: the handle's `poll` and `next` fast path (no
+   * buffer argument, no `DataView`).
+   *
+   * @returns The port, or -1 when the ring is empty (`EAGAIN`).
+   * @throws {EventChannelError} `read` with the real errno (`EFBIG` after an
+   * overflow).
+   */
+  readPort(): number {
+    const fd = this.#live("read");
+    const n = this.#libc.read(fd, this.#port, ONE_PORT);
+    if (n === 4) return this.#port[0];
+    return this.#readFailed(n);
+  }
+
+  /** `readPort`'s rare outcomes, out of its hot path. */
+  #readFailed(n: number): number {
+    if (n >= 0) return -1; // 0 bytes: not something Linux returns for 4
+    const code = errno(this.#libc);
+    if (code === ERRNO.EAGAIN) return -1;
+    throw new EventChannelError("read", code);
+  }
+
+  /**
+   * `write(2)` of one port: the handle's `unmask` fast path.
+   *
+   * @param port The port to unmask (a uint32; ignored unless this fd owns
+   * it and it fired).
+   * @throws {EventChannelError} `write` with the real errno.
+   */
+  writePort(port: number): void {
+    const fd = this.#live("write");
+    this.#port[0] = port;
+    if (this.#libc.write(fd, this.#port, ONE_PORT) < 0) {
+      throw new EventChannelError("write", errno(this.#libc));
+    }
+  }
+
+  /**
+   * `read(2)` of up to `ports.length` ports (at most 1024) in one call.
+   *
+   * @param ports Where the ports go, in native byte order (the kernel's
+   * `evtchn_port_t`).
+   * @returns How many ports were read; 0 when none is pending.
+   * @throws {EventChannelError} `read` with the real errno (`EFBIG` after an
+   * overflow).
+   */
+  readPorts(ports: Uint32Array): number {
+    const fd = this.#live("read");
+    const count = ports.length < MAX_PORTS_PER_CALL
+      ? ports.length
+      : MAX_PORTS_PER_CALL;
+    if (count === 0) return 0;
+    const n = this.#libc.read(fd, ports, PORT_BYTES[count]);
+    if (n > 0) return n >>> 2;
+    this.#readFailed(n); // throws unless EAGAIN
+    return 0;
+  }
+
+  /**
+   * `write(2)` of `ports[0..count)` in one call.
+   *
+   * @param ports The ports, in native byte order.
+   * @param count How many (at most `ports.length` and 1024; checked by the
+   * handle).
+   * @throws {EventChannelError} `write` with the real errno.
+   */
+  writePorts(ports: Uint32Array, count: number): void {
+    const fd = this.#live("write");
+    if (count === 0) return;
+    if (this.#libc.write(fd, ports, PORT_BYTES[count]) < 0) {
+      throw new EventChannelError("write", errno(this.#libc));
+    }
+  }
+
+  /**
+   * `poll(2)` on the device fd alone, on the calling thread: returns when
+   * it is readable or in error, or after `timeoutMs`. Interrupted by a
+   * signal (`EINTR`), it polls again for what is left of the timeout.
+   *
+   * @param timeoutMs How long, 0 to `MAX_SYNC_WAIT_MS` (checked by the
+   * handle).
+   * @returns Whether `read` has something to report.
+   * @throws {EventChannelError} `poll` with the real errno for another
+   * failure (none is expected on a valid fd).
+   */
+  readableSync(timeoutMs: number): boolean {
+    this.#live("read");
+    const pollfd = this.#syncPollfd;
+    let deadline = -1;
+    while (true) {
+      pollfd[POLLFD_EVENTS / 4] = POLLIN; // and revents = 0
+      const n = this.#libc.pollSync(pollfd, ONE_FD, timeoutMs);
+      if (n > 0) return true; // POLLIN, or POLLERR/POLLHUP/POLLNVAL: read
+      if (n === 0) return false;
+      const code = errno(this.#libc);
+      if (code !== ERRNO.EINTR) throw new EventChannelError("poll", code);
+      const now = performance.now();
+      if (deadline < 0) deadline = now + timeoutMs;
+      timeoutMs = Math.ceil(deadline - now);
+      if (timeoutMs <= 0) return false;
+    }
+  }
+
+  /**
    * Resolves when the fd polls readable or in error (`POLLIN`, `POLLERR`),
    * when `signal` aborts or when the device is closed. Concurrent callers
    * share one parked `poll(2)`; when the last of them leaves, the poll is
@@ -462,9 +577,25 @@ export class LinuxEvtchnDevice implements EventChannelDevice {
   }
 }
 
-/** One port, the size of nearly every read and write: no BigInt per call. */
-const ONE_PORT = 4n;
+/**
+ * `count * 4` as the `size_t` of `read`/`write`, for 0 to 1024 ports: made
+ * once, so a batch allocates no BigInt per call (Deno's fast FFI path takes
+ * a 64-bit argument as a BigInt; a number there takes the slow path, ~2×).
+ */
+const PORT_BYTES: readonly bigint[] = Array.from(
+  { length: MAX_PORTS_PER_CALL + 1 },
+  (_, count) => BigInt(count * 4),
+);
+
+/** One port, the size of nearly every read and write. */
+const ONE_PORT = PORT_BYTES[1];
+
+/** `nfds` of the synchronous `poll(2)`: the device fd alone. */
+const ONE_FD = 1n;
 
 function byteCount(buffer: Uint8Array): bigint {
-  return buffer.byteLength === 4 ? ONE_PORT : BigInt(buffer.byteLength);
+  const bytes = buffer.byteLength;
+  return bytes <= 4 * MAX_PORTS_PER_CALL && (bytes & 3) === 0
+    ? PORT_BYTES[bytes >>> 2]
+    : BigInt(bytes);
 }

@@ -47,6 +47,7 @@ import { PrivcmdHypercalls, type PrivcmdOptions } from "./privcmd.ts";
 // The shared types this backend's API names, re-exported so that this entry
 // point documents on its own.
 export type { EventChannelDevice } from "../../device.ts";
+export { MAX_PORTS_PER_CALL, MAX_SYNC_WAIT_MS } from "../../device.ts";
 export type { EventChannelHandle, WaitOptions } from "../../handle.ts";
 export type { ChannelStatus, Dom0Hypercalls } from "../../hypercalls.ts";
 export { LinuxEvtchnDevice } from "./device.ts";

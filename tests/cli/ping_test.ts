@@ -5,11 +5,34 @@ function assertSane(result: Record<string, unknown>, count: number): void {
   assert.equal(result.version, 1);
   assert.equal(result.count, count);
   const l = result.latencyUs as Record<string, number>;
+  assert.deepEqual(Object.keys(l), [
+    "min",
+    "median",
+    "p90",
+    "p99",
+    "p999",
+    "max",
+    "mean",
+  ]);
   assert.ok(l.min > 0, `min ${l.min}`);
   assert.ok(l.min <= l.median, `min ${l.min} > median ${l.median}`);
-  assert.ok(l.median <= l.p99, `median ${l.median} > p99 ${l.p99}`);
-  assert.ok(l.p99 <= l.max, `p99 ${l.p99} > max ${l.max}`);
+  assert.ok(l.median <= l.p90, `median ${l.median} > p90 ${l.p90}`);
+  assert.ok(l.p90 <= l.p99, `p90 ${l.p90} > p99 ${l.p99}`);
+  assert.ok(l.p99 <= l.p999, `p99 ${l.p99} > p99.9 ${l.p999}`);
+  assert.ok(l.p999 <= l.max, `p99.9 ${l.p999} > max ${l.max}`);
   assert.ok(l.min <= l.mean && l.mean <= l.max);
+  const t = result.throughput as Record<string, number>;
+  assert.ok(t.seconds > 0, `seconds ${t.seconds}`);
+  // Each round trip carries two events; both rates come from one clock.
+  assert.ok(
+    Math.abs(t.eventsPerSecond - 2 * t.roundTripsPerSecond) <= 1,
+    JSON.stringify(t),
+  );
+  // The loop cannot be faster than its own latencies allow.
+  assert.ok(
+    t.roundTripsPerSecond <= Math.ceil(1e6 / l.min) + 1,
+    `${t.roundTripsPerSecond}/s with a min latency of ${l.min} µs`,
+  );
   const buckets = result.histogram as {
     fromUs: number;
     toUs: number;
@@ -52,7 +75,11 @@ Deno.test("ping prints statistics and a histogram, no progress bar off a termina
   assert.equal(code, 0);
   assert.match(
     stdout,
-    /^30 round trips, latency in µs: min [\d.]+ +median [\d.]+ +p99 [\d.]+ +max [\d.]+/,
+    /^30 round trips, latency in µs: min [\d.]+ +median [\d.]+ +p90 [\d.]+ +p99 [\d.]+ +p99\.9 [\d.]+ +max [\d.]+ +mean [\d.]+$/m,
+  );
+  assert.match(
+    stdout,
+    /^throughput: \d+ round trips\/s = \d+ events\/s \(2 events per round trip\) over [\d.]+ s$/m,
   );
   assert.match(stdout, /µs │/);
   assert.doesNotMatch(stderr, /\r/);

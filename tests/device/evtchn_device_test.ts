@@ -153,6 +153,9 @@ function withoutFastPath(device: MemoryEvtchnDevice): EventChannelDevice {
     restrictDomain: (d) => device.restrictDomain(d),
     read: (b) => device.read(b),
     write: (b) => device.write(b),
+    readPorts: (p) => device.readPorts(p),
+    writePorts: (p, n) => device.writePorts(p, n),
+    readableSync: (t) => device.readableSync(t),
     readable: (s) => device.readable(s),
     close: () => device.close(),
   };

@@ -12,10 +12,11 @@
 # and EVTCHN_SETTLE_MS tuned for the accelerator:
 #   1. FIFO event ABI (dom0's default)           -> OUTDIR/xen-fifo.xml
 #   2. 2-level ABI (dom0 xen.fifo_events=0)      -> OUTDIR/xen-2l.xml
-#   3. bench/xen_ratio.sh (FIFO, one vCPU): the Deno/C round-trip ratio line.
-#      A measurement, never a failure.
+#   3. bench/xen_ratio.sh (one vCPU, FIFO then 2-level): Deno/C ratio lines
+#      for the round trip, the synchronous and the async wait, and a one-way
+#      stream (events/s). Measurements, never a failure.
 # Each run's whole output is also kept in OUTDIR/xen-<abi>.log (and
-# OUTDIR/xen-ratio.log).
+# OUTDIR/xen-ratio-<abi>.log).
 #
 # usage: tests/xen/ci_stage.sh OUTDIR
 # exit:  0 both ABI runs passed; 1 a run failed, timed out, ran on the wrong
@@ -51,7 +52,7 @@ ROOT="$(cd "$HERE/../.." && pwd -P)"
 CACHE="$HERE/.cache"
 # The differential runs come last: they must not depend on what ran before
 # them in the same boot (each starts from a snapshot of the host).
-TESTS=(tests/conformance/linux_test.ts tests/linux/ tests/xen/cli_test.ts tests/xen/readme_test.ts tests/xen/placement_test.ts tests/xen/fuzz_test.ts tests/xen/errno_test.ts tests/xen/differential_test.ts)
+TESTS=(tests/conformance/linux_test.ts tests/linux/ tests/xen/cli_test.ts tests/xen/readme_test.ts tests/xen/placement_test.ts tests/xen/fuzz_test.ts tests/xen/errno_test.ts tests/xen/c_programs_test.ts tests/xen/differential_test.ts)
 # With one vCPU only placement is checked (every port lands on vCPU 0).
 TESTS_1VCPU=(tests/xen/placement_test.ts)
 
@@ -216,18 +217,26 @@ while IFS= read -r line; do SUMMARY+=("$line"); done \
   < <(grep -h '^differential run:' "$OUTDIR"/xen-*.log 2>/dev/null)
 
 if [ "${XENVM_CI_RATIO:-1}" != 0 ]; then
-  echo "== real-Xen ratio: bench/xen_ratio.sh ${XENVM_CI_RATIO_N:-2000} (FIFO, 1 vCPU; a measurement, not a test)"
-  t=$SECONDS
-  ratio=$("$ROOT/bench/xen_ratio.sh" "${XENVM_CI_RATIO_N:-2000}" --quiet --timeout "$TIMEOUT" 2>"$OUTDIR/xen-ratio.log")
-  rc=$?
-  if [ "$rc" -eq 0 ] && [ -n "$ratio" ]; then
-    echo "$ratio" >> "$OUTDIR/xen-ratio.log"
-    SUMMARY+=("$ratio [$(dur "$t")]")
-  else
-    SUMMARY+=("deno/c round trip ratio: not measured (bench/xen_ratio.sh exited $rc; see $OUTDIR/xen-ratio.log)")
-    tail -n 15 "$OUTDIR/xen-ratio.log" >&2
-  fi
-  echo "${SUMMARY[-1]}"
+  # Deno vs C libxenevtchn in one boot per ABI: round trip, synchronous wait,
+  # await next() and a one-way stream (events/s). Measurements, not tests.
+  for abi in fifo 2l; do
+    extra=()
+    [ "$abi" = 2l ] && extra=(--dom0-extra xen.fifo_events=0)
+    echo "== real-Xen ratio ($abi): bench/xen_ratio.sh ${XENVM_CI_RATIO_N:-2000} ${extra[*]} (1 vCPU; a measurement, not a test)"
+    t=$SECONDS
+    ratio=$("$ROOT/bench/xen_ratio.sh" "${XENVM_CI_RATIO_N:-2000}" --quiet --timeout "$TIMEOUT" "${extra[@]}" 2>"$OUTDIR/xen-ratio-$abi.log")
+    rc=$?
+    if [ "$rc" -eq 0 ] && [ -n "$ratio" ]; then
+      echo "$ratio" >> "$OUTDIR/xen-ratio-$abi.log"
+      while IFS= read -r line; do SUMMARY+=("[$abi] $line"); done <<<"$ratio"
+      SUMMARY[-1]+=" [$(dur "$t")]"
+      printf '%s\n' "$ratio"
+    else
+      SUMMARY+=("[$abi] deno/c ratios: not measured (bench/xen_ratio.sh exited $rc; see $OUTDIR/xen-ratio-$abi.log)")
+      tail -n 15 "$OUTDIR/xen-ratio-$abi.log" >&2
+      echo "${SUMMARY[-1]}"
+    fi
+  done
 fi
 
 echo "== real-Xen stage summary ($(dur "$T0"); reports in $OUTDIR)"
