@@ -1,4 +1,4 @@
-#!/usr/bin/env -S deno run --allow-read --allow-write --allow-ffi --allow-env=EVTCHN_LIBC
+#!/usr/bin/env -S deno run --allow-read --allow-write --allow-ffi --allow-net --allow-env=EVTCHN_LIBC,EVTCHN_SOCKET
 /**
  * `evtchn`, the command line: Xen event channels for dom0 operators, and a
  * simulator of Xen's event-channel subsystem. This file only dispatches:
@@ -8,8 +8,10 @@
  * `--allow-read` (device checks, /proc/xen, scenario and trace files),
  * `--allow-write` (only `oracle record --out` and `oracle diff --save`),
  * `--allow-ffi` (the linux backend: libc, /dev/xen/evtchn, /dev/xen/privcmd),
- * `--allow-env=EVTCHN_LIBC` (optional: another C library's path). The memory
- * backend needs none of them, except `--allow-read` to read files.
+ * `--allow-net` (only `serve`: its Unix socket),
+ * `--allow-env=EVTCHN_LIBC,EVTCHN_SOCKET` (optional: another C library's
+ * path; `serve`'s default socket). The memory backend needs none of them,
+ * except `--allow-read` to read files.
  *
  * ```sh
  * npx -y deno@2.9.6 task install   # tools/install.ts: a launcher using PERMISSIONS
@@ -26,6 +28,7 @@ import * as info from "./info.ts";
 import * as notify from "./notify.ts";
 import * as oracle from "./oracle_command.ts";
 import * as ping from "./ping.ts";
+import * as serve from "./serve.ts";
 import * as sim from "./sim.ts";
 import * as snapshot from "./snapshot.ts";
 import * as watch from "./watch.ts";
@@ -42,7 +45,8 @@ export const PERMISSIONS: readonly string[] = [
   "--allow-read",
   "--allow-write",
   "--allow-ffi",
-  "--allow-env=EVTCHN_LIBC",
+  "--allow-net",
+  "--allow-env=EVTCHN_LIBC,EVTCHN_SOCKET",
 ];
 
 /** A command: its runner and its help. */
@@ -60,6 +64,7 @@ const COMMANDS: Record<string, Command> = {
   sim,
   snapshot,
   oracle,
+  serve,
 };
 
 const USAGE = "Usage: evtchn [--backend NAME] [--json] COMMAND [ARGS...]";
@@ -80,6 +85,7 @@ COMMANDS:
   sim       Run a scenario on the in-memory Xen 4.17 model
   snapshot  This domain's ports, states and vCPUs (a host description)
   oracle    Record, replay and compare traces
+  serve     Serve the model to C programs (libxenevtchn, LD_PRELOAD)
 
 OPTIONS (before or after the command):
   --backend NAME   memory, linux or auto (default: linux when
