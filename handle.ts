@@ -12,7 +12,7 @@ import {
 } from "./device.ts";
 import { EventChannelError } from "./errors.ts";
 import { DOMID_MAX } from "./xen/domid.ts";
-import { checkUint, isUint32, UINT32_MAX } from "./_validate.ts";
+import { checkUint, isUint32, UINT32_MAX } from "./util/validate.ts";
 
 /** Options for waiting on a handle. */
 export interface WaitOptions {

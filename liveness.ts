@@ -38,7 +38,7 @@ import type { ChannelStatusName } from "./xen/event_channel.ts";
 import type { Dom0Hypercalls } from "./hypercalls.ts";
 import { EventChannelError } from "./errors.ts";
 import { VIRQ } from "./xen/virq.ts";
-import { checkUint } from "./_validate.ts";
+import { checkUint } from "./util/validate.ts";
 import { DOMID_MAX } from "./xen/domid.ts";
 
 /** A watched port whose remote end went away. */

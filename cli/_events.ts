@@ -4,7 +4,7 @@
 
 import { EventChannelError, type EventChannelHandle } from "../mod.ts";
 import { type Output, padStart } from "./_output.ts";
-import { macrotask, Pacer } from "../_pace.ts";
+import { macrotask, Pacer } from "../util/pace.ts";
 
 /** A port the command bound, and how to describe it. */
 export interface Binding {

@@ -4,7 +4,7 @@
 // bounded (MAX_JSON_DEPTH) by a linear, iterative scan before parsing, so
 // the parser's recursion never goes deeper than that whatever the input.
 
-import { tooDeep } from "../_json_scan.ts";
+import { tooDeep } from "../util/json_scan.ts";
 
 /**
  * The deepest nesting a scenario file may have (a scenario needs 4 levels:

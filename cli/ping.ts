@@ -17,7 +17,7 @@ import {
 } from "./_args.ts";
 import { openBackend } from "./_backend.ts";
 import { onInterrupt, STOP_SIGNALS } from "./_events.ts";
-import { macrotask, Pacer } from "../_pace.ts";
+import { macrotask, Pacer } from "../util/pace.ts";
 import {
   EXIT_OK,
   formatMicros,

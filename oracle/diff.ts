@@ -16,6 +16,9 @@ import { RefContext } from "./refs.ts";
 import { type Divergence, relatedSteps } from "./replay.ts";
 import { StepRunner } from "./run.ts";
 import { type OpName, OPS, opSpec } from "./ops.ts";
+import { prng } from "../util/prng.ts";
+
+export { prng } from "../util/prng.ts";
 import {
   type DomainRef,
   type JsonValue,
@@ -26,33 +29,6 @@ import {
   type Trace,
   type TraceStep,
 } from "./trace.ts";
-
-/**
- * mulberry32: a small, fast, seedable PRNG giving floats in [0, 1). Every
- * seeded generator of the project (steps, fuzzers) uses it, so a failure
- * replays from its seed.
- *
- * @param seed Any integer (taken modulo 2³²).
- * @returns The generator.
- *
- * @example
- * ```ts
- * import { prng } from "./diff.ts";
- * import assert from "node:assert/strict";
- * const [a, b] = [prng(7), prng(7)];
- * assert.equal(a(), b());
- * ```
- */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /**
  * Options for {@linkcode generateSteps}.

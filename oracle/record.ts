@@ -15,7 +15,7 @@ import type {
   SessionOptions,
 } from "./backends.ts";
 import { RefContext } from "./refs.ts";
-import { macrotask, Pacer } from "../_pace.ts";
+import { macrotask, Pacer } from "../util/pace.ts";
 import { encodeArgs, encodeResult, errorOutcome, StepRunner } from "./run.ts";
 import { type OpName, opSpec } from "./ops.ts";
 import {

@@ -12,7 +12,7 @@ import {
   ignoredDifferences,
 } from "./compare.ts";
 import { RefContext } from "./refs.ts";
-import { macrotask, Pacer } from "../_pace.ts";
+import { macrotask, Pacer } from "../util/pace.ts";
 import { StepRunner } from "./run.ts";
 import { opSpec } from "./ops.ts";
 import type { JsonValue, Outcome, Trace, TraceStep } from "./trace.ts";

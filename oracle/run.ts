@@ -13,7 +13,7 @@ import {
   type OracleSession,
 } from "./backends.ts";
 import { type RefContext, RefError } from "./refs.ts";
-import { macrotask, Pacer } from "../_pace.ts";
+import { macrotask, Pacer } from "../util/pace.ts";
 import { type OpSpec, opSpec } from "./ops.ts";
 import type {
   DomainRef,

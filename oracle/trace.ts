@@ -9,7 +9,7 @@
 
 import { checkHostSnapshot, type HostSnapshot } from "../host.ts";
 
-import { tooDeep } from "../_json_scan.ts";
+import { tooDeep } from "../util/json_scan.ts";
 import { type ArgKind, OP_TABLE, type OpName, OPS, opSpec } from "./ops.ts";
 
 /** The only trace version this module reads and writes. */

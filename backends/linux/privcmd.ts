@@ -14,7 +14,7 @@
  */
 
 import { EventChannelError } from "../../errors.ts";
-import { checkUint, UINT32_MAX } from "../../_validate.ts";
+import { checkUint, UINT32_MAX } from "../../util/validate.ts";
 import {
   type ChannelStatus,
   type Dom0Hypercalls,

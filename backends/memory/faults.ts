@@ -39,6 +39,7 @@ import type { Domain } from "./hypervisor/domain.ts";
 import type { Hypervisor } from "./hypervisor/hypervisor.ts";
 import { inspectPort, inspectPorts } from "./hypervisor/inspect.ts";
 import type { DeviceObserver, ObservedDevice } from "./_observed_device.ts";
+import { prng } from "../../util/prng.ts";
 
 /** The errnos an operation can be made to fail with. */
 export type FaultErrno = "ENOMEM" | "ENOSPC" | "EAGAIN";
@@ -170,21 +171,6 @@ type Scheduled =
   | { step: number; kind: "destroy-domain"; domain: number }
   | { step: number; kind: "spurious"; domain: number; port?: number }
   | { step: number; kind: "overflow"; handle: number };
-
-/**
- * mulberry32 (as `prng` in oracle/diff.ts, which the model cannot import
- * without pulling in the oracle): floats in [0, 1) from a 32-bit seed.
- */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /**
  * Checks a fault plan as `MemoryXen` takes it.
@@ -376,7 +362,7 @@ export class FaultInjector implements DeviceObserver {
       });
     }
     this.#xen = xen;
-    this.#random = seeded(seed);
+    this.#random = prng(seed);
     this.#destroy = destroy;
     const schedule: Scheduled[] = [];
     for (const f of options.destroyDomain ?? []) {

@@ -11,16 +11,7 @@ import {
   type Trace,
   type TraceStep,
 } from "../../oracle/mod.ts";
-
-/** mulberry32, so that a failing case can be replayed. */
-function random(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { prng } from "../../util/prng.ts";
 
 /** The words (handle, rel port) a step mentions, as the definition says. */
 function words(step: TraceStep): Set<string> {
@@ -143,7 +134,7 @@ function randomSteps(rand: () => number, n: number): TraceStep[] {
 
 Deno.test("RelatedIndex gives the definition's related steps", () => {
   for (let seed = 1; seed <= 20; seed++) {
-    const rand = random(seed);
+    const rand = prng(seed);
     const steps = randomSteps(rand, 300);
     for (const limit of [0, 1, 3, 8]) {
       const index = new RelatedIndex(limit);

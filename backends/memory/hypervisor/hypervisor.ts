@@ -9,7 +9,7 @@
  * @module
  */
 
-import { checkUint, isUint32, UINT32_MAX } from "../../../_validate.ts";
+import { checkUint, isUint32, UINT32_MAX } from "../../../util/validate.ts";
 import { EventChannelError } from "../../../errors.ts";
 import type { ChannelStatus } from "../../../hypercalls.ts";
 import {

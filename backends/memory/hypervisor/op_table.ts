@@ -15,7 +15,7 @@
  * @module
  */
 
-import { checkUint, UINT32_MAX } from "../../../_validate.ts";
+import { checkUint, UINT32_MAX } from "../../../util/validate.ts";
 import type { ChannelStatus } from "../../../hypercalls.ts";
 import { DOMID_MAX } from "../../../xen/domid.ts";
 import { EVTCHNOP, type EvtchnOpName } from "../../../xen/event_channel.ts";

@@ -39,7 +39,7 @@ import {
 import { checkInvariants } from "../hypervisor/invariants.ts";
 import { inspectDomains, inspectPorts } from "../hypervisor/inspect.ts";
 import { type DumpRow, dumpRow } from "./dump.ts";
-import { macrotask, Pacer } from "../../../_pace.ts";
+import { macrotask, Pacer } from "../../../util/pace.ts";
 
 /** What a step did. */
 export interface StepOutcome {

@@ -18,7 +18,7 @@
  *
  * @example
  * ```ts
- * import { tooDeep } from "./_json_scan.ts";
+ * import { tooDeep } from "./json_scan.ts";
  * import assert from "node:assert/strict";
  * assert.equal(tooDeep('{"a":[1,"[[["]}', 2), -1);
  * assert.equal(tooDeep('{"a":[[1]]}', 2), 6);
@@ -58,7 +58,7 @@ export function tooDeep(
  *
  * @example
  * ```ts
- * import { lineColumn } from "./_json_scan.ts";
+ * import { lineColumn } from "./json_scan.ts";
  * import assert from "node:assert/strict";
  * assert.deepEqual(lineColumn("ab\ncd", 4), { line: 2, column: 2 });
  * ```

@@ -11,7 +11,7 @@
  *
  * @example
  * ```ts
- * import { macrotask, Pacer } from "./_pace.ts";
+ * import { macrotask, Pacer } from "./pace.ts";
  * import assert from "node:assert/strict";
  * const pacer = new Pacer(4, 1_000_000);
  * let yields = 0;
@@ -66,7 +66,7 @@ export class Pacer {
  *
  * @example
  * ```ts
- * import { macrotask } from "./_pace.ts";
+ * import { macrotask } from "./pace.ts";
  * import assert from "node:assert/strict";
  * let ran = false;
  * setTimeout(() => ran = true, 0);

@@ -2,7 +2,7 @@
 // hypercall dispatcher and the privcmd hypercalls. Private to this package
 // (not exported from mod.ts).
 
-import { EventChannelError } from "./errors.ts";
+import { EventChannelError } from "../errors.ts";
 
 /** Largest `uint32_t`, the C type of every port, VIRQ and vCPU argument. */
 export const UINT32_MAX = 0xffff_ffff;
