@@ -3,6 +3,7 @@
 // 2-level on reset; and both ABIs giving the same deliveries.
 
 import assert from "node:assert/strict";
+import { propertyRuns } from "../_seed.ts";
 import fc from "npm:fast-check@3.23.2";
 import { DOMID_SELF } from "../../mod.ts";
 import {
@@ -271,6 +272,6 @@ Deno.test("both ABIs deliver the same events for the same steps", () => {
       });
       assert.deepEqual(outcomes[0], outcomes[1]);
     }),
-    { seed: 4170, numRuns: 200 },
+    propertyRuns(200),
   );
 });

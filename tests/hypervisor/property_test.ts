@@ -5,6 +5,7 @@
 // and takes upcalls in its own memory.
 
 import assert from "node:assert/strict";
+import { propertyRuns } from "../_seed.ts";
 import fc from "npm:fast-check@3.23.2";
 import { EventChannelError } from "../../mod.ts";
 import {
@@ -204,6 +205,6 @@ Deno.test("random operation sequences keep the model consistent", () => {
         assert.deepEqual(broken, [], `after step ${i} ${JSON.stringify(s)}`);
       }
     }),
-    { seed: 20261125, numRuns: 300 },
+    propertyRuns(300),
   );
 });
