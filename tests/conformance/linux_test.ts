@@ -41,6 +41,7 @@ defineConformance({
   },
   open: () => openLinuxHandle(),
   localDomain: 0,
+  localVcpus: navigator.hardwareConcurrency,
   openPeer: () => openLinuxHandle(),
   peerDomain: 0,
   settle: () => new Promise((resolve) => setTimeout(resolve, SETTLE_MS)),

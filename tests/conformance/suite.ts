@@ -12,6 +12,14 @@ import {
 } from "../../mod.ts";
 import { assertErrno, assertRejectsErrno } from "../_assert.ts";
 
+/** A vCPU a status may name: an integer below the domain's vCPU count. */
+function assertVcpu(vcpu: number, vcpus: number): void {
+  assert.ok(
+    Number.isInteger(vcpu) && vcpu >= 0 && vcpu < vcpus,
+    `vcpu ${vcpu} of ${vcpus}`,
+  );
+}
+
 /** What a backend's runner provides. */
 export interface ConformanceEnv {
   /** Shown in test names. */
@@ -24,6 +32,8 @@ export interface ConformanceEnv {
   open(): EventChannelHandle;
   /** The local domain's id as the peer names it. */
   localDomain: number;
+  /** How many vCPUs the local domain has (a port's `vcpu` is below it). */
+  localVcpus: number;
   /** Opens a handle in the peer domain (dom0 itself on a real host). */
   openPeer(): EventChannelHandle;
   /** The peer domain's id as the local domain names it. */
@@ -451,15 +461,20 @@ export function defineConformance(env: ConformanceEnv): void {
     await using pair = await connect(env);
     const virqHandle = env.open();
     try {
-      assert.deepEqual(
-        { ...hc.status(env.localDomain, pair.offered), vcpu: 0 },
-        {
-          status: "interdomain",
-          vcpu: 0,
-          remoteDomain: env.peerDomain,
-          remotePort: pair.port,
-        },
+      // Which vCPU the kernel put a port on depends on the host (its vCPUs
+      // and how many channels each holds): here it is only checked to be a
+      // vCPU, while tests/xen/placement_test.ts compares it exactly with the
+      // model booted from the same host's snapshot.
+      const { vcpu: pairVcpu, ...pairStatus } = hc.status(
+        env.localDomain,
+        pair.offered,
       );
+      assertVcpu(pairVcpu, env.localVcpus);
+      assert.deepEqual(pairStatus, {
+        status: "interdomain",
+        remoteDomain: env.peerDomain,
+        remotePort: pair.port,
+      });
       const unbound = pair.server.bindUnboundPort(env.peerDomain);
       const status = hc.status(env.localDomain, unbound);
       assert.equal(status.status, "unbound");
@@ -468,14 +483,13 @@ export function defineConformance(env: ConformanceEnv): void {
         env.peerDomain,
       );
       const virq = virqHandle.bindVirq(env.freeVirq);
-      const virqStatus = hc.status(env.localDomain, virq);
-      // Linux moves it to the CPU with the fewest channels
-      assert.ok(virqStatus.vcpu < 64);
-      assert.deepEqual({ ...virqStatus, vcpu: 0 }, {
-        status: "virq",
-        vcpu: 0,
-        virq: env.freeVirq,
-      });
+      // Linux moves it to the CPU with the fewest channels (see above)
+      const { vcpu: virqVcpu, ...virqStatus } = hc.status(
+        env.localDomain,
+        virq,
+      );
+      assertVcpu(virqVcpu, env.localVcpus);
+      assert.deepEqual(virqStatus, { status: "virq", virq: env.freeVirq });
       pair.server.unbind(unbound);
       assert.deepEqual(hc.status(env.localDomain, unbound), {
         status: "closed",

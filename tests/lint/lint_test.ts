@@ -471,6 +471,7 @@ Deno.test("lint: formatFindings and assertNoFindings", async (t) => {
     ignore: false,
     open: () => host().open(0),
     localDomain: 0,
+    localVcpus: host().kernel(0)!.vcpus,
     openPeer: () => host().open(1),
     peerDomain: 1,
     settle: () => Promise.resolve(),
