@@ -12,7 +12,7 @@
 
 import { EventChannelError } from "./errors.ts";
 import type { ChannelStatus } from "./hypercalls.ts";
-import { EVTCHN_FIFO_NR_CHANNELS } from "./xen/event_channel.ts";
+import { EVTCHN_FIFO_NR_CHANNELS, EVTCHNSTAT } from "./xen/event_channel.ts";
 import { DOMID_MAX } from "./xen/domid.ts";
 import { NR_VIRQS } from "./xen/virq.ts";
 
@@ -99,7 +99,10 @@ export interface HostSnapshot {
   ports: HostPort[];
 }
 
-const STATES = new Set(["unbound", "interdomain", "pirq", "virq", "ipi"]);
+/** The states a port in use can be in: every `EVTCHNSTAT_*` but closed. */
+const STATES = new Set(
+  Object.keys(EVTCHNSTAT).filter((name) => name !== "closed"),
+);
 
 /**
  * Reads a snapshot written by `evtchn snapshot --json` (or
