@@ -1,6 +1,6 @@
 // The event loop of `bind` and `watch`: wait for the next pending port,
-// print it, unmask it; stop on SIGINT, after --count events or --timeout
-// seconds; then print per-port counts.
+// print it, unmask it; stop on SIGINT (an abort signal from _interrupt.ts),
+// after --count events or --timeout seconds; then print per-port counts.
 
 import { EventChannelError, type EventChannelHandle } from "../mod.ts";
 import { type Output, padStart } from "./_output.ts";
@@ -27,7 +27,10 @@ export interface StreamOptions {
   timeoutSeconds?: number;
   /** Called after each event was printed and unmasked. */
   onEvent?: (port: number) => void;
-  /** Aborting it ends the stream as interrupted (see {@linkcode onInterrupt}). */
+  /**
+   * Aborting it ends the stream as interrupted (see `onInterrupt` in
+   * _interrupt.ts).
+   */
   signal?: AbortSignal;
 }
 
@@ -41,63 +44,6 @@ export interface StreamSummary {
   perPort: Map<number, number>;
   /** Milliseconds from start to end. */
   durationMs: number;
-}
-
-/** An `AbortSignal` that SIGINT (Ctrl-C) aborts, until disposed. */
-export interface Interrupt extends Disposable {
-  /** Aborted by the first signal caught. */
-  readonly signal: AbortSignal;
-  /**
-   * The shell's exit status for the signal caught (128 + its number: 130
-   * for SIGINT, 143 for SIGTERM), or `undefined` while none was.
-   */
-  readonly exitCode: number | undefined;
-}
-
-/** The signals a long-running command stops on, cleanly. */
-export const STOP_SIGNALS: readonly Deno.Signal[] = ["SIGINT", "SIGTERM"];
-
-/** Signal numbers on Linux, for 128 + N exit statuses. */
-const SIGNAL_NUMBERS: Partial<Record<Deno.Signal, number>> = {
-  SIGINT: 2,
-  SIGTERM: 15,
-};
-
-/**
- * Catches SIGINT (or the signals given) from now on, so that Ctrl-C during
- * setup also ends in a summary rather than killing the process, until
- * disposed.
- *
- * @param signals The signals to catch; `bind` keeps the default (Ctrl-C
- * there is the normal way to end, exit 0), the commands that must exit
- * 130/143 pass {@linkcode STOP_SIGNALS}.
- * @returns The signal, the exit status, and disposal that removes the
- * listeners.
- */
-export function onInterrupt(
-  signals: readonly Deno.Signal[] = ["SIGINT"],
-): Interrupt {
-  const controller = new AbortController();
-  let exitCode: number | undefined;
-  const listeners = signals.map((name) => {
-    const listener = (): void => {
-      exitCode ??= 128 + (SIGNAL_NUMBERS[name] ?? 0);
-      controller.abort();
-    };
-    Deno.addSignalListener(name, listener);
-    return [name, listener] as const;
-  });
-  return {
-    signal: controller.signal,
-    get exitCode() {
-      return exitCode;
-    },
-    [Symbol.dispose]: () => {
-      for (const [name, listener] of listeners) {
-        Deno.removeSignalListener(name, listener);
-      }
-    },
-  };
 }
 
 /**

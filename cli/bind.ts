@@ -17,11 +17,11 @@ import {
 import { type Backend, domainLabel, openBackend } from "./_backend.ts";
 import {
   type Binding,
-  onInterrupt,
   printBound,
   printSummary,
   streamEvents,
 } from "./_events.ts";
+import { onInterrupt } from "./_interrupt.ts";
 import { EXIT_OK, Output, reportError } from "./_output.ts";
 
 const USAGE = `Usage: evtchn bind unbound --remote DOM [OPTIONS]

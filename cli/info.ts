@@ -6,14 +6,14 @@
  */
 
 import { noMorePositionals, parse } from "./_args.ts";
+import { openBackend } from "./_backend.ts";
 import {
   checkDevice,
   EVTCHN_DEVICE,
   NO_ACCESS_DETAIL,
-  openBackend,
   type PresenceReport,
   PRIVCMD_DEVICE,
-} from "./_backend.ts";
+} from "./_linux_host.ts";
 import { ffiGranted } from "../backends/linux/system.ts";
 import { EXIT_OK, Output, reportError } from "./_output.ts";
 import { VERSION } from "./_version.ts";

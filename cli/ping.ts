@@ -5,8 +5,7 @@
  * @module
  */
 
-import { prng } from "../oracle/mod.ts";
-import { DOMID_SELF, type EventChannelHandle } from "../mod.ts";
+import { DOMID_SELF } from "../mod.ts";
 import {
   MAX_COUNT,
   noMorePositionals,
@@ -16,8 +15,16 @@ import {
   UsageError,
 } from "./_args.ts";
 import { openBackend } from "./_backend.ts";
-import { onInterrupt, STOP_SIGNALS } from "./_events.ts";
-import { macrotask, Pacer } from "../util/pace.ts";
+import { onInterrupt, STOP_SIGNALS } from "./_interrupt.ts";
+import {
+  type Bucket,
+  EVENTS_PER_ROUND_TRIP,
+  roundStats,
+  type Stats,
+  type Throughput,
+  throughputOf,
+} from "./_ping_stats.ts";
+import { bounce, type Bounced, settle } from "./_round_trips.ts";
 import {
   EXIT_OK,
   formatMicros,
@@ -58,131 +65,6 @@ A progress bar is drawn on stderr when it is a terminal.
 EXAMPLES:
   evtchn ping --count 10000
   evtchn --backend memory ping --remote 1 --json`;
-
-/** Latency statistics in microseconds. */
-interface Stats {
-  min: number;
-  median: number;
-  p90: number;
-  p99: number;
-  p999: number;
-  max: number;
-  mean: number;
-}
-
-/** Events carried by one round trip: A to B, then B to A. */
-const EVENTS_PER_ROUND_TRIP = 2;
-
-/** Throughput over the measured loop. */
-interface Throughput {
-  /** Wall time of the loop, seconds. */
-  seconds: number;
-  roundTripsPerSecond: number;
-  eventsPerSecond: number;
-}
-
-interface Bucket {
-  fromUs: number;
-  toUs: number;
-  count: number;
-}
-
-/** Rounds to three decimals (nanoseconds, for microseconds). */
-function round3(x: number): number {
-  return Math.round(x * 1000) / 1000;
-}
-
-/**
- * Samples kept for the median and p99: up to this many round trips the
- * percentiles are exact; beyond, they come from a uniform random sample of
- * this size (Vitter's algorithm R), so memory stays at 512 KiB whatever
- * --count is. min, max, mean and the histogram are always exact.
- */
-const RESERVOIR = 65_536;
-
-/** The power-of-two bucket of a latency (µs), clamped below at 2⁻¹⁰. */
-function exponent(x: number): number {
-  return Math.floor(Math.log2(Math.max(x, 2 ** -10)));
-}
-
-/** Streaming latency statistics in bounded memory. */
-class Latencies {
-  count = 0;
-  #min = Infinity;
-  #max = -Infinity;
-  #sum = 0;
-  readonly #sample = new Float64Array(RESERVOIR);
-  readonly #buckets = new Map<number, number>();
-  // A fixed seed: the same run gives the same sample.
-  readonly #random = prng(0x9e3779b9);
-
-  add(us: number): void {
-    const n = this.count++;
-    if (us < this.#min) this.#min = us;
-    if (us > this.#max) this.#max = us;
-    this.#sum += us;
-    const e = exponent(us);
-    this.#buckets.set(e, (this.#buckets.get(e) ?? 0) + 1);
-    if (n < RESERVOIR) {
-      this.#sample[n] = us;
-    } else {
-      const j = Math.floor(this.#random() * (n + 1));
-      if (j < RESERVOIR) this.#sample[j] = us;
-    }
-  }
-
-  /** Nearest-rank percentiles of the (sampled) latencies. */
-  stats(): Stats {
-    const sorted = this.#sample.slice(0, Math.min(this.count, RESERVOIR))
-      .sort();
-    const percentile = (p: number): number =>
-      sorted[Math.max(1, Math.ceil(p * sorted.length)) - 1];
-    return {
-      min: this.#min,
-      median: percentile(0.5),
-      p90: percentile(0.9),
-      p99: percentile(0.99),
-      p999: percentile(0.999),
-      max: this.#max,
-      mean: this.#sum / this.count,
-    };
-  }
-
-  /** Power-of-two buckets from the one holding min to the one holding max. */
-  histogram(): Bucket[] {
-    const buckets: Bucket[] = [];
-    for (let e = exponent(this.#min); e <= exponent(this.#max); e++) {
-      buckets.push({
-        fromUs: 2 ** e,
-        toUs: 2 ** (e + 1),
-        count: this.#buckets.get(e) ?? 0,
-      });
-    }
-    return buckets;
-  }
-}
-
-async function settle(
-  handle: EventChannelHandle,
-  port: number,
-  ms: number,
-  interrupted: AbortSignal,
-): Promise<void> {
-  // Xen marks a new interdomain port pending at bind: consume that event so
-  // that it does not count as the first echo.
-  const stop = new AbortController();
-  const timer = setTimeout(() => stop.abort(), ms);
-  const signal = AbortSignal.any([stop.signal, interrupted]);
-  try {
-    const seen = await handle.next({ signal });
-    handle.unmask(seen);
-  } catch (error) {
-    if (!signal.aborted) throw error;
-    handle.unmask(port);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 function drawProgress(out: Output, done: number, total: number): void {
   const width = 30;
@@ -258,37 +140,22 @@ export async function run(args: string[]): Promise<number> {
       `ping: ${count} round trips, ${pair} (${backend.name} backend)`,
     );
 
-    const latencies = new Latencies();
     const bar = out.interactive && !out.json;
-    const step = Math.max(1, Math.floor(count / 100));
-    // On the memory backend every wait below settles at once: without a
-    // macrotask now and then, SIGINT would never be delivered.
-    const pacer = new Pacer();
-    let done = 0;
-    const began = performance.now();
+    let measured: Bounced;
     try {
-      const signal = interrupt.signal;
-      // poll() first: next({ signal }) builds an AbortSignal.any per call,
-      // which costs more than a memory-backend round trip.
-      for (; done < count && !signal.aborted; done++) {
-        if (pacer.due()) {
-          await macrotask();
-          if (signal.aborted) break;
-        }
-        const start = performance.now();
-        a.notify(aPort);
-        b.unmask(b.poll() ?? await b.next({ signal }));
-        b.notify(bPort);
-        a.unmask(a.poll() ?? await a.next({ signal }));
-        latencies.add((performance.now() - start) * 1000);
-        if (bar && done % step === 0) drawProgress(out, done, count);
-      }
-    } catch (error) {
-      if (!interrupt.signal.aborted) throw error;
+      measured = await bounce({
+        a,
+        aPort,
+        b,
+        bPort,
+        count,
+        signal: interrupt.signal,
+        progress: bar ? (done) => drawProgress(out, done, count) : undefined,
+      });
     } finally {
       if (bar) out.progress("\r\x1b[K");
     }
-    const seconds = (performance.now() - began) / 1000;
+    const { done, seconds, latencies } = measured;
     const status = interrupt.exitCode ?? EXIT_OK;
     if (done === 0) {
       out.note("ping: interrupted before the first round trip");
@@ -296,15 +163,7 @@ export async function run(args: string[]): Promise<number> {
     }
     const numbers = latencies.stats();
     const buckets = latencies.histogram();
-    // The clock may stand still across a very short run (a coarse or
-    // clamped clock): no rate rather than an infinite one.
-    const rate = (n: number): number =>
-      seconds > 0 ? Math.round(n / seconds) : 0;
-    const throughput: Throughput = {
-      seconds: round3(seconds * 1000) / 1000,
-      roundTripsPerSecond: rate(done),
-      eventsPerSecond: rate(done * EVENTS_PER_ROUND_TRIP),
-    };
+    const throughput = throughputOf(done, seconds);
     if (out.json) {
       out.document({
         backend: backend.name,
@@ -315,9 +174,7 @@ export async function run(args: string[]): Promise<number> {
         count: done,
         requested: count,
         interrupted: interrupt.signal.aborted,
-        latencyUs: Object.fromEntries(
-          Object.entries(numbers).map(([k, v]) => [k, round3(v)]),
-        ),
+        latencyUs: roundStats(numbers),
         throughput,
         histogram: buckets,
       });

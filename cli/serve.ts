@@ -18,7 +18,7 @@ import {
   stringList,
   UsageError,
 } from "./_args.ts";
-import { onInterrupt, STOP_SIGNALS } from "./_events.ts";
+import { onInterrupt, STOP_SIGNALS } from "./_interrupt.ts";
 import { EXIT_OK, Output, reportError } from "./_output.ts";
 
 const USAGE =

@@ -13,7 +13,7 @@ import {
   UsageError,
 } from "./_args.ts";
 import { JsonSyntaxError, MAX_JSON_DEPTH } from "./_json.ts";
-import { onInterrupt, STOP_SIGNALS } from "./_events.ts";
+import { onInterrupt, STOP_SIGNALS } from "./_interrupt.ts";
 import {
   errorMessage,
   EXIT_FAILURE,

@@ -20,12 +20,12 @@ import {
 import { openBackend } from "./_backend.ts";
 import {
   type Binding,
-  onInterrupt,
   printBound,
   printSummary,
-  STOP_SIGNALS,
   streamEvents,
 } from "./_events.ts";
+import { onInterrupt, STOP_SIGNALS } from "./_interrupt.ts";
+import { connectSimulatedPeer, type SimulatedPeer } from "./_memory_host.ts";
 import { EXIT_OK, Output, reportError } from "./_output.ts";
 
 const USAGE =
@@ -144,18 +144,6 @@ function plan(
   };
 }
 
-function delay(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const done = (): void => {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener("abort", done, { once: true });
-  });
-}
-
 /**
  * Runs `evtchn watch`.
  *
@@ -211,13 +199,13 @@ export async function run(args: string[]): Promise<number> {
         json: { kind: "interdomain", remoteDomain: domain, remotePort: port },
       });
     }
-    let send: ((signal: AbortSignal) => Promise<void>) | undefined;
+    let simulated: SimulatedPeer | undefined;
     if (what.simulate !== undefined) {
-      const { peer, peerDomain } = backend.memory!;
-      const offered = handle.bindUnboundPort(peerDomain);
-      const peerPort = peer.bindInterdomain(0, offered);
+      const { peerDomain } = backend.memory!;
+      simulated = connectSimulatedPeer(backend.memory!, handle);
+      const { port, peerPort } = simulated;
       bindings.push({
-        port: offered,
+        port,
         label: `interdomain dom${peerDomain}:${peerPort} (simulated peer)`,
         json: {
           kind: "simulated",
@@ -225,13 +213,6 @@ export async function run(args: string[]): Promise<number> {
           remotePort: peerPort,
         },
       });
-      const n = what.simulate;
-      send = async (signal) => {
-        for (let i = 0; i < n && !signal.aborted; i++) {
-          await delay(what.intervalMs, signal);
-          if (!signal.aborted) peer.notify(peerPort);
-        }
-      };
     }
     printBound(out, bindings, {
       backend: backend.name,
@@ -241,7 +222,11 @@ export async function run(args: string[]): Promise<number> {
       out.note("watching; Ctrl-C to stop");
     }
     const stopSender = new AbortController();
-    const sending = send?.(stopSender.signal);
+    const sending = simulated?.send(
+      what.simulate!,
+      what.intervalMs,
+      stopSender.signal,
+    );
     try {
       const summary = await streamEvents(handle, bindings, out, {
         count: what.count,

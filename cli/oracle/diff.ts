@@ -1,7 +1,7 @@
 // `evtchn oracle diff`.
 
 import { noMorePositionals, parseInteger, UsageError } from "../_args.ts";
-import { onInterrupt, STOP_SIGNALS } from "../_events.ts";
+import { onInterrupt, STOP_SIGNALS } from "../_interrupt.ts";
 import { EXIT_FAILURE, EXIT_OK, type Output } from "../_output.ts";
 import { formatDivergence, formatTrace, runDiff } from "../../oracle/mod.ts";
 import { chooseBackend, LONG, writeOutput } from "./_io.ts";

@@ -1,7 +1,7 @@
 // `evtchn oracle record` and `evtchn oracle scenarios`.
 
 import { noMorePositionals, UsageError } from "../_args.ts";
-import { onInterrupt, STOP_SIGNALS } from "../_events.ts";
+import { onInterrupt, STOP_SIGNALS } from "../_interrupt.ts";
 import { EXIT_OK, type Output } from "../_output.ts";
 import {
   formatTrace,

@@ -1,7 +1,7 @@
 // `evtchn oracle replay`.
 
 import { UsageError } from "../_args.ts";
-import { onInterrupt, STOP_SIGNALS } from "../_events.ts";
+import { onInterrupt, STOP_SIGNALS } from "../_interrupt.ts";
 import { EXIT_FAILURE, EXIT_OK, type Output } from "../_output.ts";
 import { formatDivergence, replayTrace } from "../../oracle/mod.ts";
 import { chooseBackend, LONG, readTrace } from "./_io.ts";
