@@ -45,10 +45,45 @@ export const MAX_SYNC_WAIT_MS = 10_000;
  * The methods mirror Linux's `drivers/xen/evtchn.c`: one per ioctl, plus
  * `read` and `write` of little-endian u32 port numbers.
  *
- * @example A do-nothing device for illustration
+ * @example A one-port device behind a handle, which checks arguments first
  * ```ts
  * import type { EventChannelDevice } from "./device.ts";
- * const device: Partial<EventChannelDevice> = { backend: "example" };
+ * import { EventChannelError } from "./errors.ts";
+ * import { EventChannelHandle } from "./handle.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const calls: string[] = [];
+ * const unsupported = (): never => {
+ *   throw new EventChannelError("ioctl", "ENOSYS");
+ * };
+ * const device: EventChannelDevice = {
+ *   backend: "example",
+ *   bindUnboundPort(remoteDomain) {
+ *     calls.push(`bind_unbound_port ${remoteDomain}`);
+ *     return 5;
+ *   },
+ *   bindInterdomain: unsupported,
+ *   bindVirq: unsupported,
+ *   unbind: (port) => void calls.push(`unbind ${port}`),
+ *   notify: unsupported,
+ *   reset: () => {},
+ *   restrictDomain: unsupported,
+ *   read: () => null,
+ *   write: (buffer) => buffer.length,
+ *   readPorts: () => 0,
+ *   writePorts: () => {},
+ *   readableSync: () => false,
+ *   readable: () => Promise.resolve(),
+ *   close: () => void calls.push("close"),
+ * };
+ * const handle = new EventChannelHandle(device);
+ * assert.equal(handle.backend, "example");
+ * assert.equal(handle.bindUnboundPort(1), 5);
+ * // A domain id beyond uint16 never reaches the device.
+ * assert.throws(() => handle.bindUnboundPort(70_000), { code: "EINVAL" });
+ * handle.unbind(5);
+ * await handle.close();
+ * assert.deepEqual(calls, ["bind_unbound_port 1", "unbind 5", "close"]);
  * ```
  */
 export interface EventChannelDevice {

@@ -91,10 +91,16 @@ export const ERRNO = {
 /**
  * The name of an errno this module knows, such as `"EINVAL"`.
  *
- * @example
+ * @example A name gives the number, and the number the name
  * ```ts
- * import type { ErrnoName } from "./errno.ts";
+ * import { ERRNO, type ErrnoName, errnoName } from "./errno.ts";
+ * import { EventChannelError } from "../errors.ts";
+ * import assert from "node:assert/strict";
+ *
  * const code: ErrnoName = "ENOSPC";
+ * assert.equal(ERRNO[code], 28);
+ * assert.equal(errnoName(ERRNO[code]), code);
+ * assert.equal(new EventChannelError("alloc_unbound", code).errno, 28);
  * ```
  */
 export type ErrnoName = keyof typeof ERRNO;

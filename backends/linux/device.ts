@@ -66,10 +66,30 @@ export const POLL_TIMEOUT_MS = 1000;
 /**
  * Options for {@linkcode LinuxEvtchnDevice}.
  *
- * @example
+ * @example The path is the one file opened, named when it cannot be
  * ```ts
- * import type { LinuxEvtchnDeviceOptions } from "./device.ts";
+ * import {
+ *   LinuxEvtchnDevice,
+ *   type LinuxEvtchnDeviceOptions,
+ * } from "./device.ts";
+ * import { linuxDeviceStatus } from "./mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const absent: LinuxEvtchnDeviceOptions = { path: "/dev/xen/no-such-device" };
+ * assert.throws(() => new LinuxEvtchnDevice(absent), {
+ *   name: "EventChannelError",
+ *   op: "open",
+ *   code: "ENOENT",
+ *   argument: "path",
+ *   value: "/dev/xen/no-such-device",
+ * });
+ *
  * const options: LinuxEvtchnDeviceOptions = { path: "/dev/xen/evtchn" };
+ * if (linuxDeviceStatus(options).available) {
+ *   const device = new LinuxEvtchnDevice(options);
+ *   assert.equal(device.path, "/dev/xen/evtchn");
+ *   await device.close();
+ * }
  * ```
  */
 export interface LinuxEvtchnDeviceOptions {
@@ -103,12 +123,19 @@ const finalizer = new FinalizationRegistry<Held>((held) => {
  * import { linuxDeviceStatus } from "./mod.ts";
  * import assert from "node:assert/strict";
  *
- * if (linuxDeviceStatus().available) {
+ * const status = linuxDeviceStatus();
+ * if (status.available) {
  *   const device = new LinuxEvtchnDevice();
  *   const port = device.bindUnboundPort(0);
  *   device.unbind(port);
  *   assert.equal(device.read(new Uint8Array(4)), null); // nothing pending
  *   await device.close();
+ * } else {
+ *   assert.throws(() => new LinuxEvtchnDevice(), {
+ *     name: "EventChannelError",
+ *     op: "open",
+ *     code: status.code,
+ *   });
  * }
  * ```
  */

@@ -74,10 +74,28 @@ export type {
 /**
  * Options for {@linkcode openLinuxHandle}.
  *
- * @example
+ * @example The path is the one file opened, named when it cannot be
  * ```ts
- * import type { OpenLinuxHandleOptions } from "./mod.ts";
+ * import {
+ *   linuxDeviceStatus,
+ *   openLinuxHandle,
+ *   type OpenLinuxHandleOptions,
+ * } from "./mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const absent: OpenLinuxHandleOptions = { path: "/dev/xen/no-such-device" };
+ * assert.throws(() => openLinuxHandle(absent), {
+ *   name: "EventChannelError",
+ *   op: "open",
+ *   code: "ENOENT",
+ *   value: "/dev/xen/no-such-device",
+ * });
+ *
  * const options: OpenLinuxHandleOptions = { path: "/dev/xen/evtchn" };
+ * if (linuxDeviceStatus(options).available) {
+ *   await using handle = openLinuxHandle(options);
+ *   assert.equal(handle.backend, "linux");
+ * }
  * ```
  */
 export interface OpenLinuxHandleOptions {
@@ -101,9 +119,17 @@ export interface OpenLinuxHandleOptions {
  * import { linuxDeviceStatus, openLinuxHandle } from "./mod.ts";
  * import assert from "node:assert/strict";
  *
- * if (linuxDeviceStatus().available) {
+ * const status = linuxDeviceStatus();
+ * if (status.available) {
  *   await using handle = openLinuxHandle();
  *   assert.equal(handle.backend, "linux");
+ * } else {
+ *   // ENOENT where there is no Xen, EACCES without access.
+ *   assert.throws(() => openLinuxHandle(), {
+ *     name: "EventChannelError",
+ *     op: "open",
+ *     code: status.code,
+ *   });
  * }
  * ```
  */
@@ -126,11 +152,18 @@ export function openLinuxHandle(
  * import { linuxDeviceStatus, openPrivcmd } from "./mod.ts";
  * import assert from "node:assert/strict";
  *
- * if (linuxDeviceStatus({ path: "/dev/xen/privcmd" }).available) {
+ * const privcmd = linuxDeviceStatus({ path: "/dev/xen/privcmd" });
+ * if (privcmd.available) {
  *   using xen = openPrivcmd();
  *   const port = xen.allocUnbound(0x7ff0, 0);
  *   assert.equal(xen.status(0x7ff0, port).status, "unbound");
  *   xen.closePort(port);
+ * } else {
+ *   assert.throws(() => openPrivcmd({ path: "/dev/xen/privcmd" }), {
+ *     name: "EventChannelError",
+ *     op: "open",
+ *     code: privcmd.code,
+ *   });
  * }
  * ```
  */
@@ -141,13 +174,20 @@ export function openPrivcmd(options: PrivcmdOptions = {}): PrivcmdHypercalls {
 /**
  * What {@linkcode linuxDeviceStatus} found.
  *
- * @example
+ * @example What an absent device gives, on any host
  * ```ts
- * import type { LinuxDeviceStatus } from "./mod.ts";
- * const status: LinuxDeviceStatus = {
+ * import { type LinuxDeviceStatus, linuxDeviceStatus } from "./mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const expected: LinuxDeviceStatus = {
  *   available: false,
- *   reason: "/dev/xen/evtchn: ENOENT",
+ *   reason: "/dev/xen/no-such-device: ENOENT",
+ *   code: "ENOENT",
  * };
+ * assert.deepEqual(
+ *   linuxDeviceStatus({ path: "/dev/xen/no-such-device" }),
+ *   expected,
+ * );
  * ```
  */
 export interface LinuxDeviceStatus {
@@ -165,10 +205,29 @@ export interface LinuxDeviceStatus {
 /**
  * Options for {@linkcode linuxDeviceStatus}.
  *
- * @example
+ * @example Probe privcmd: the status foretells what opening it does
  * ```ts
- * import { linuxDeviceStatus } from "./mod.ts";
- * const privcmd = linuxDeviceStatus({ path: "/dev/xen/privcmd" });
+ * import {
+ *   linuxDeviceStatus,
+ *   type LinuxDeviceStatusOptions,
+ *   openPrivcmd,
+ * } from "./mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const options: LinuxDeviceStatusOptions = { path: "/dev/xen/privcmd" };
+ * const privcmd = linuxDeviceStatus(options);
+ * if (privcmd.available) {
+ *   using xen = openPrivcmd(options);
+ *   assert.equal(xen.path, "/dev/xen/privcmd");
+ * } else {
+ *   // ENOENT where there is no Xen, EACCES when not root.
+ *   assert.equal(privcmd.reason, `/dev/xen/privcmd: ${privcmd.code}`);
+ *   assert.throws(() => openPrivcmd(options), {
+ *     name: "EventChannelError",
+ *     op: "open",
+ *     code: privcmd.code,
+ *   });
+ * }
  * ```
  */
 export interface LinuxDeviceStatusOptions {
@@ -186,12 +245,22 @@ export interface LinuxDeviceStatusOptions {
  *
  * @example Decide a test's `ignore` when it is registered
  * ```ts
- * import { linuxDeviceStatus } from "./mod.ts";
+ * import { linuxDeviceStatus, openLinuxHandle } from "./mod.ts";
+ * import assert from "node:assert/strict";
+ *
  * const status = linuxDeviceStatus();
+ * // Never throws: a reason exactly when the device cannot be used.
+ * assert.equal(status.reason === undefined, status.available);
+ * assert.equal(linuxDeviceStatus({ path: "/dev/xen/none" }).code, "ENOENT");
  * Deno.test({
  *   name: `evtchn device${status.available ? "" : ` [ignored: ${status.reason}]`}`,
  *   ignore: !status.available,
- *   fn() {},
+ *   async fn() {
+ *     await using handle = openLinuxHandle();
+ *     const port = handle.bindUnboundPort(0);
+ *     handle.unbind(port);
+ *     assert.throws(() => handle.unbind(port), { code: "ENOTCONN" });
+ *   },
  * });
  * ```
  */

@@ -85,10 +85,28 @@ const PRIVCMD_MODULE = "xen-privcmd";
  * Where the op structs live: a `/dev/xen/hypercall` page or an anonymous
  * locked one.
  *
- * @example
+ * @example What `buffer: "auto"` (the default) settles on
  * ```ts
- * import type { HypercallBufferKind } from "./privcmd.ts";
- * const kind: HypercallBufferKind = "device";
+ * import { type HypercallBufferKind, PrivcmdHypercalls } from "./privcmd.ts";
+ * import { linuxDeviceStatus } from "./mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const privcmd = linuxDeviceStatus({ path: "/dev/xen/privcmd" });
+ * if (privcmd.available) {
+ *   const expected: HypercallBufferKind =
+ *     linuxDeviceStatus({ path: "/dev/xen/hypercall" }).available
+ *       ? "device"
+ *       : "anonymous";
+ *   using xen = new PrivcmdHypercalls();
+ *   assert.equal(xen.buffer, expected);
+ * } else {
+ *   // Refused at open, before any buffer is chosen.
+ *   const kind: HypercallBufferKind = "device";
+ *   assert.throws(
+ *     () => new PrivcmdHypercalls({ path: "/dev/xen/privcmd", buffer: kind }),
+ *     { name: "EventChannelError", op: "open", code: privcmd.code },
+ *   );
+ * }
  * ```
  */
 export type HypercallBufferKind = "device" | "anonymous";
@@ -96,10 +114,29 @@ export type HypercallBufferKind = "device" | "anonymous";
 /**
  * Options for {@linkcode PrivcmdHypercalls}.
  *
- * @example
+ * @example An explicit path is the only one tried
  * ```ts
- * import type { PrivcmdOptions } from "./privcmd.ts";
- * const options: PrivcmdOptions = { buffer: "anonymous" };
+ * import { PrivcmdHypercalls, type PrivcmdOptions } from "./privcmd.ts";
+ * import { linuxDeviceStatus } from "./mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const absent: PrivcmdOptions = { path: "/dev/xen/no-such-device" };
+ * assert.throws(() => new PrivcmdHypercalls(absent), {
+ *   name: "EventChannelError",
+ *   op: "open",
+ *   code: "ENOENT",
+ *   value: "/dev/xen/no-such-device",
+ * });
+ *
+ * const options: PrivcmdOptions = {
+ *   path: "/dev/xen/privcmd",
+ *   buffer: "anonymous",
+ * };
+ * if (linuxDeviceStatus(options).available) {
+ *   using xen = new PrivcmdHypercalls(options);
+ *   assert.equal(xen.path, "/dev/xen/privcmd");
+ *   assert.equal(xen.buffer, "anonymous");
+ * }
  * ```
  */
 export interface PrivcmdOptions {
@@ -119,10 +156,38 @@ export interface PrivcmdOptions {
 /**
  * Options for {@linkcode PrivcmdHypercalls.createDomain}.
  *
- * @example
+ * @example A domain with ports 1 to 3 only, made from dom0
  * ```ts
- * import type { CreateDomainOptions } from "./privcmd.ts";
- * const options: CreateDomainOptions = { maxEvtchnPort: 63, maxVcpus: 1 };
+ * import { type CreateDomainOptions, PrivcmdHypercalls } from "./privcmd.ts";
+ * import { domainId, linuxDeviceStatus } from "./mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const options: CreateDomainOptions = { maxEvtchnPort: 3, maxVcpus: 1 };
+ * const privcmd = linuxDeviceStatus({ path: "/dev/xen/privcmd" });
+ * if (!privcmd.available) {
+ *   // No domain can be made without privcmd: opening it is refused.
+ *   assert.throws(() => new PrivcmdHypercalls({ path: "/dev/xen/privcmd" }), {
+ *     name: "EventChannelError",
+ *     op: "open",
+ *     code: privcmd.code,
+ *   });
+ * } else {
+ *   using xen = new PrivcmdHypercalls();
+ *   if (domainId(xen) !== 0) {
+ *     // Only the control domain may make domains.
+ *     assert.throws(() => xen.createDomain(options), { op: "createdomain" });
+ *   } else {
+ *     const domain = xen.createDomain(options);
+ *     try {
+ *       // Port 0 is reserved; ports above max_evtchn_port are refused.
+ *       const ports = [1, 2, 3].map(() => xen.allocUnbound(domain, 0));
+ *       assert.deepEqual(ports, [1, 2, 3]);
+ *       assert.throws(() => xen.allocUnbound(domain, 0), { code: "ENOSPC" });
+ *     } finally {
+ *       xen.destroyDomain(domain);
+ *     }
+ *   }
+ * }
  * ```
  */
 export interface CreateDomainOptions {
@@ -137,10 +202,28 @@ export interface CreateDomainOptions {
 /**
  * The running hypervisor's version, from `__HYPERVISOR_xen_version`.
  *
- * @example
+ * @example The project's VM runs Xen 4.17.7
  * ```ts
- * import type { XenVersion } from "./privcmd.ts";
- * const version: XenVersion = { major: 4, minor: 17, extra: ".7" };
+ * import { PrivcmdHypercalls, type XenVersion } from "./privcmd.ts";
+ * import { linuxDeviceStatus } from "./mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const privcmd = linuxDeviceStatus({ path: "/dev/xen/privcmd" });
+ * if (privcmd.available) {
+ *   using xen = new PrivcmdHypercalls();
+ *   const version: XenVersion = xen.xenVersion();
+ *   assert.ok(version.major >= 4);
+ *   if (Deno.env.get("XENVM") === "1") {
+ *     assert.deepEqual(version, { major: 4, minor: 17, extra: ".7" });
+ *   }
+ * } else {
+ *   // No hypervisor to ask without privcmd: opening it is refused.
+ *   assert.throws(() => new PrivcmdHypercalls({ path: "/dev/xen/privcmd" }), {
+ *     name: "EventChannelError",
+ *     op: "open",
+ *     code: privcmd.code,
+ *   });
+ * }
  * ```
  */
 export interface XenVersion {
@@ -168,7 +251,8 @@ export interface XenVersion {
  * import { linuxDeviceStatus } from "./mod.ts";
  * import assert from "node:assert/strict";
  *
- * if (linuxDeviceStatus({ path: "/dev/xen/privcmd" }).available) {
+ * const privcmd = linuxDeviceStatus({ path: "/dev/xen/privcmd" });
+ * if (privcmd.available) {
  *   using xen = new PrivcmdHypercalls();
  *   const port = xen.allocUnbound(0x7ff0, 0);
  *   assert.deepEqual(xen.status(0x7ff0, port), {
@@ -177,6 +261,12 @@ export interface XenVersion {
  *     remoteDomain: 0,
  *   });
  *   xen.closePort(port); // no fd owns it: close it here
+ * } else {
+ *   assert.throws(() => new PrivcmdHypercalls({ path: "/dev/xen/privcmd" }), {
+ *     name: "EventChannelError",
+ *     op: "open",
+ *     code: privcmd.code,
+ *   });
  * }
  * ```
  */

@@ -33,10 +33,31 @@ import { kernelRelease } from "./system.ts";
 /**
  * Options for {@linkcode snapshotHost}.
  *
- * @example
+ * @example Devices that cannot be opened fail the snapshot with their errno
  * ```ts
- * import type { SnapshotOptions } from "./snapshot.ts";
- * const options: SnapshotOptions = { evtchnPath: "/dev/xen/evtchn" };
+ * import { snapshotHost, type SnapshotOptions } from "./snapshot.ts";
+ * import { linuxDeviceStatus } from "./mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const absent: SnapshotOptions = {
+ *   privcmd: { path: "/dev/xen/no-such-device" },
+ * };
+ * await assert.rejects(snapshotHost(absent), {
+ *   name: "EventChannelError",
+ *   op: "open",
+ *   code: "ENOENT",
+ *   value: "/dev/xen/no-such-device",
+ * });
+ *
+ * const options: SnapshotOptions = {
+ *   evtchnPath: "/dev/xen/evtchn",
+ *   privcmd: { buffer: "anonymous" },
+ * };
+ * if (linuxDeviceStatus({ path: "/dev/xen/privcmd" }).available) {
+ *   const host = await snapshotHost(options);
+ *   assert.equal(host.domain, 0);
+ *   assert.ok(host.nrChannels >= host.validPorts);
+ * }
  * ```
  */
 export interface SnapshotOptions {
@@ -61,9 +82,15 @@ export interface SnapshotOptions {
  * import { snapshotHost } from "./snapshot.ts";
  * import { linuxDeviceStatus } from "./mod.ts";
  * import assert from "node:assert/strict";
- * if (linuxDeviceStatus({ path: "/dev/xen/privcmd" }).available) {
+ * const privcmd = linuxDeviceStatus({ path: "/dev/xen/privcmd" });
+ * if (privcmd.available) {
  *   const host = await snapshotHost();
  *   assert.ok(host.ports.some((p) => p.status === "virq" && p.virq === 0));
+ * } else {
+ *   await assert.rejects(
+ *     snapshotHost({ privcmd: { path: "/dev/xen/privcmd" } }),
+ *     { name: "EventChannelError", op: "open", code: privcmd.code },
+ *   );
  * }
  * ```
  */

@@ -69,10 +69,20 @@ export function ffiGranted(): boolean {
  * read-write), `absent` (`ENOENT`: not a Xen host, or the module is not
  * loaded), or `error` (another errno, named in `code`).
  *
- * @example
+ * @example Where there is no such file
  * ```ts
- * import type { DeviceState } from "./system.ts";
- * const state: DeviceState = "no-access";
+ * import { type DeviceState, ffiGranted, probeDevice } from "./system.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const state: DeviceState = "absent";
+ * if (ffiGranted()) {
+ *   assert.equal(probeDevice("/dev/xen/no-such-device").state, state);
+ * } else {
+ *   assert.throws(
+ *     () => probeDevice("/dev/xen/evtchn"),
+ *     Deno.errors.NotCapable,
+ *   );
+ * }
  * ```
  */
 export type DeviceState = "present" | "absent" | "no-access" | "error";
@@ -80,10 +90,17 @@ export type DeviceState = "present" | "absent" | "no-access" | "error";
 /**
  * The result of {@linkcode probeDevice}.
  *
- * @example
+ * @example A file that opens read-write, and the device where it opens
  * ```ts
- * import type { DeviceProbe } from "./system.ts";
- * const probe: DeviceProbe = { path: "/dev/xen/evtchn", state: "present" };
+ * import { type DeviceProbe, probeDevice } from "./system.ts";
+ * import { linuxDeviceStatus } from "./mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const present: DeviceProbe = { path: "/dev/null", state: "present" };
+ * assert.deepEqual(probeDevice("/dev/null"), present);
+ * if (linuxDeviceStatus().available) {
+ *   assert.equal(probeDevice("/dev/xen/evtchn").state, "present");
+ * }
  * ```
  */
 export interface DeviceProbe {
@@ -199,15 +216,33 @@ export function kernelRelease(): string {
  * @throws {EventChannelError} `alloc_unbound`, `status` or `close` with
  * Xen's errno; `status` with `EINVAL` if the port was not left unbound.
  *
- * @example Where privcmd opens
+ * @example In a domU of the in-memory model, and where privcmd opens
  * ```ts
  * import { domainId } from "./system.ts";
  * import { linuxDeviceStatus, openPrivcmd } from "./mod.ts";
+ * import { MemoryXen } from "../memory/mod.ts";
  * import assert from "node:assert/strict";
+ *
+ * const model = new MemoryXen();
+ * model.createDomain({ domain: 1 });
+ * const domU = model.hypercalls(1);
+ * const closed: number[] = [];
+ * assert.equal(
+ *   domainId({
+ *     allocUnbound: (domain, remote) => domU.allocUnbound(domain, remote),
+ *     status: (domain, port) => domU.status(domain, port),
+ *     closePort: (port) => void closed.push(port),
+ *   }),
+ *   1,
+ * );
+ * assert.equal(closed.length, 1); // the probe port is given back
  *
  * if (linuxDeviceStatus({ path: "/dev/xen/privcmd" }).available) {
  *   using privcmd = openPrivcmd();
- *   assert.ok(domainId(privcmd) >= 0);
+ *   const id = domainId(privcmd);
+ *   assert.ok(id < 0x7ff0); // a real id, never DOMID_SELF
+ *   // The project's test VM runs them in dom0.
+ *   if (Deno.env.get("XENVM") === "1") assert.equal(id, 0);
  * }
  * ```
  */
@@ -240,12 +275,17 @@ export function domainId(
  * @param handle A handle on `/dev/xen/evtchn` with no port 4095 bound.
  * @returns `"fifo"`, `"2l"`, or `"unknown"`.
  *
- * @example Where the device opens
+ * @example On the in-memory model's devices, and where the real one opens
  * ```ts
  * import { eventAbi } from "./system.ts";
  * import { linuxDeviceStatus, openLinuxHandle } from "./mod.ts";
+ * import { MemoryXen } from "../memory/mod.ts";
  * import assert from "node:assert/strict";
  *
+ * for (const abi of ["fifo", "2l"] as const) {
+ *   await using model = new MemoryXen({ eventAbi: abi }).open(0);
+ *   assert.equal(eventAbi(model), abi);
+ * }
  * if (linuxDeviceStatus().available) {
  *   await using handle = openLinuxHandle();
  *   assert.ok(["fifo", "2l"].includes(eventAbi(handle)));
