@@ -7,7 +7,7 @@
  * @module
  */
 
-import { parseHostSnapshot } from "../mod.ts";
+import { formatFindings, parseHostSnapshot } from "../mod.ts";
 import { DOMID_FIRST_RESERVED } from "../xen/domid.ts";
 import { DEFAULT_SOCKET, serve } from "../serve/mod.ts";
 import {
@@ -22,7 +22,7 @@ import { onInterrupt, STOP_SIGNALS } from "./_interrupt.ts";
 import { EXIT_OK, Output, reportError } from "./_output.ts";
 
 const USAGE =
-  "Usage: evtchn serve [--socket PATH] [--host SNAPSHOT.json] [--domain N]...";
+  "Usage: evtchn serve [--socket PATH] [--host SNAPSHOT.json] [--domain N]... [--lint]";
 
 /** The environment variable naming the socket, for server and clients. */
 export const SOCKET_ENV = "EVTCHN_SOCKET";
@@ -52,6 +52,8 @@ OPTIONS:
   --domain N         Create domain N (1..${
     DOMID_FIRST_RESERVED - 1
   }) at start, repeatable (default: 1)
+  --lint             Lint mode for every client; the findings are printed
+                     when the server stops (a JSON line with --json)
   --json             One "listening" JSON line on stdout once ready
   -h, --help         Show this help
 
@@ -73,6 +75,7 @@ export async function run(args: string[]): Promise<number> {
       socket: { type: "string" },
       host: { type: "string" },
       domain: { type: "string", multiple: true },
+      lint: { type: "boolean" },
     }, USAGE);
     if (global.help) {
       console.log(help);
@@ -105,10 +108,12 @@ export async function run(args: string[]): Promise<number> {
     const socket = optionalString(values.socket) ?? socketFromEnv();
     const out = new Output(global.json);
     if (interrupt.signal.aborted) return EXIT_OK;
+    const lint = values.lint === true;
     const server = await serve({
       socket,
       host,
       domains,
+      lint,
       signal: interrupt.signal,
     });
     if (out.json) {
@@ -122,6 +127,12 @@ export async function run(args: string[]): Promise<number> {
     }
     await server.finished;
     out.note("evtchn serve: stopped");
+    if (lint) {
+      const findings = server.xen.findings({ final: true });
+      if (out.json) out.record({ event: "findings", findings });
+      else if (findings.length > 0) console.error(formatFindings(findings));
+      else out.note("evtchn serve: no lint findings");
+    }
     return EXIT_OK;
   } catch (error) {
     return reportError(error);

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { MemoryEvtchnDevice, MemoryXen } from "../backends/memory/mod.ts";
+import { type MemoryEvtchnDevice, MemoryXen } from "../backends/memory/mod.ts";
 import type { HostSnapshot } from "../host.ts";
 import { EventChannelError } from "../errors.ts";
 import { ERRNO } from "../xen/errno.ts";
@@ -55,8 +55,13 @@ export interface ServeOptions {
   socket?: string;
   /** A host snapshot dom0 boots from (see `MemoryXenOptions.host`). */
   host?: HostSnapshot;
-  /** A host to serve instead of a new one (`host` is then ignored). */
+  /** A host to serve instead of a new one (`host`, `lint` are then ignored). */
   xen?: MemoryXen;
+  /**
+   * Lint mode for every client (`MemoryXenOptions.lint`): read the findings
+   * from {@linkcode Server.xen} (`findings()`), for example when it stops.
+   */
+  lint?: boolean;
   /**
    * Domains to create at start, each running Linux (default `[1]`, the
    * domU the CLI's memory backend also has). A client asking for another
@@ -123,7 +128,8 @@ interface Session {
 export async function serve(options: ServeOptions = {}): Promise<Server> {
   const path = options.socket ?? DEFAULT_SOCKET;
   const log = options.log ?? ((line: string) => console.error(line));
-  const xen = options.xen ?? new MemoryXen({ host: options.host });
+  const xen = options.xen ??
+    new MemoryXen({ host: options.host, lint: options.lint });
   for (const domain of options.domains ?? [1]) {
     if (xen.hypervisor.domain(domain) === undefined) {
       xen.createDomain({ domain });
@@ -296,12 +302,8 @@ export async function serve(options: ServeOptions = {}): Promise<Server> {
       if (xen.hypervisor.domain(domain) === undefined) {
         xen.createDomain({ domain });
       }
-      const guest = xen.guest(domain);
-      if (guest === undefined) {
-        await fail(ERRNO.ENOENT);
-        return;
-      }
-      device = new MemoryEvtchnDevice(guest);
+      // The host's own device: lint and faults observe it as a handle's.
+      device = xen.openDevice(domain);
     } catch (error) {
       await fail(error instanceof EventChannelError ? error.errno : ERRNO.EIO);
       return;

@@ -420,6 +420,34 @@ export class MemoryXen {
    * @throws {EventChannelError} `ENOENT` when the domain runs no Linux.
    */
   open(domain = 0): EventChannelHandle {
+    return new EventChannelHandle(this.openDevice(domain));
+  }
+
+  /**
+   * Opens `/dev/xen/evtchn` in a domain running Linux as the bare device
+   * model, for a program that speaks the device's own interface rather
+   * than a handle's (`evtchn serve` relays each client's ioctls, reads and
+   * writes to one). Lint mode and fault injection observe it exactly as
+   * they observe a handle's device.
+   *
+   * @param domain The domain id (default dom0).
+   * @returns The device.
+   * @throws {EventChannelError} `ENOENT` when the domain runs no Linux.
+   *
+   * @example
+   * ```ts
+   * import { MemoryXen } from "./mod.ts";
+   * import assert from "node:assert/strict";
+   * const xen = new MemoryXen({ lint: true });
+   * const device = xen.openDevice(0);
+   * const port = device.bindUnboundPort(0);
+   * device.close(); // the port is still bound: lint notices
+   * assert.deepEqual(xen.findings().map((f) => [f.code, f.port]), [
+   *   ["leaked-port", port],
+   * ]);
+   * ```
+   */
+  openDevice(domain = 0): MemoryEvtchnDevice {
     const guest = this.#guests.get(domain);
     if (guest === undefined) {
       throw new EventChannelError("open", "ENOENT", {
@@ -429,11 +457,9 @@ export class MemoryXen {
       });
     }
     const lint = this.#lint;
-    return new EventChannelHandle(
-      lint === undefined
-        ? new MemoryEvtchnDevice(guest)
-        : new ObservedDevice(guest, lint, this.#faults),
-    );
+    return lint === undefined
+      ? new MemoryEvtchnDevice(guest)
+      : new ObservedDevice(guest, lint, this.#faults);
   }
 
   /**
