@@ -12,12 +12,26 @@
  * hypervisor checks `evtchn_usable` before calling, as Xen's wrappers in
  * `xen/include/xen/event.h` do).
  *
- * @example
+ * @example Code written against the interface, given the 2-level ABI
  * ```ts
  * import type { EventAbi } from "./event_abi.ts";
+ * import { TwoLevelAbi } from "./event_2l.ts";
+ * import { SharedInfo } from "./shared_info.ts";
+ * import assert from "node:assert/strict";
+ *
  * function pendingPorts(abi: EventAbi, ports: number[]): number[] {
  *   return ports.filter((p) => abi.isPending(p));
  * }
+ * const upcalls: number[] = [];
+ * const abi: EventAbi = new TwoLevelAbi(
+ *   new SharedInfo(1),
+ *   (vcpu) => upcalls.push(vcpu),
+ * );
+ * abi.mask(5);
+ * abi.setPending(5, 0); // masked: pending, but no upcall
+ * abi.setPending(70, 0);
+ * assert.deepEqual(pendingPorts(abi, [5, 6, 70]), [5, 70]);
+ * assert.deepEqual(upcalls, [0]); // for port 70 alone
  * ```
  */
 export interface EventAbi {

@@ -65,10 +65,24 @@ export interface KernelProfile {
 /**
  * Options for {@linkcode defaultProfile}.
  *
- * @example
+ * @example A one-vCPU domU under 2-level: the per-vCPU ports only
  * ```ts
- * import type { DefaultProfileOptions } from "./profile.ts";
- * const options: DefaultProfileOptions = { eventAbi: "2l", vcpus: 1, dom0: false };
+ * import { defaultProfile, type DefaultProfileOptions } from "./profile.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const options: DefaultProfileOptions = {
+ *   eventAbi: "2l",
+ *   vcpus: 1,
+ *   dom0: false,
+ * };
+ * const profile = defaultProfile(options);
+ * // VIRQ_TIMER, two IPIs, VIRQ_DEBUG (2-level only), two more IPIs.
+ * assert.deepEqual(
+ *   profile.ports.map((p) => p.status),
+ *   ["virq", "ipi", "ipi", "virq", "ipi", "ipi"],
+ * );
+ * assert.equal(profile.eventAbi, "2l");
+ * assert.equal(profile.validPorts, 64);
  * ```
  */
 export interface DefaultProfileOptions {
