@@ -413,7 +413,7 @@ export class Linter {
   notified(handle: number | undefined, domain: number, port: number): void {
     const d = this.#xen.domain(domain);
     if (d === undefined || port >= d.validEvtchns) return;
-    const state = d.state[port];
+    const state = d.portState(port);
     if (state === ECS.UNBOUND) {
       this.#add({
         code: "notify-unbound-peer",
@@ -425,7 +425,7 @@ export class Linter {
         message: `${
           handle === undefined ? "send" : "notify"
         } on port ${port}, whose remote end (domain ${
-          d.remoteDomain[port]
+          d.portRemoteDomain(port)
         }) is not bound or was closed: Xen drops the event silently`,
         hint: "notify only after the peer has bound (e.g. after its " +
           "first event or a handshake in xenstore); check for a peer that " +
@@ -433,7 +433,9 @@ export class Linter {
       });
       return;
     }
-    const target = state === ECS.INTERDOMAIN ? d.remoteDomain[port] : domain;
+    const target = state === ECS.INTERDOMAIN
+      ? d.portRemoteDomain(port)
+      : domain;
     const rd = this.#xen.domain(target);
     if (rd !== undefined && (rd.pauseCount > 0 || rd.dying)) {
       this.#add({
@@ -466,7 +468,8 @@ export class Linter {
     if (handle !== undefined) this.unmasked(handle, port);
     const d = this.#xen.domain(domain);
     if (
-      d !== undefined && port < d.validEvtchns && d.state[port] !== ECS.FREE &&
+      d !== undefined && port < d.validEvtchns &&
+      d.portState(port) !== ECS.FREE &&
       d.abi.isPending(port)
     ) {
       let ports = this.#closedPending.get(domain);

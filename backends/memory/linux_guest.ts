@@ -414,7 +414,7 @@ export class LinuxGuest {
       // through EVTCHNOP_unmask (FIFO); both end in the bit operations of
       // Xen's unmask for the port's vCPU, without the dispatcher's checks.
       const d = this.#d;
-      if (d.isUsable(port)) d.abi.unmask(port, d.notifyVcpu[port]);
+      if (d.isUsable(port)) d.abi.unmask(port, d.portNotifyVcpu(port));
     }
   }
 

@@ -53,11 +53,11 @@ function fingerprint(xen: MemoryXen): number {
     mix(d.validEvtchns);
     mix(d.activeEvtchns);
     for (let p = 0; p < d.validEvtchns; p++) {
-      mix(d.state[p]);
-      mix(d.notifyVcpu[p]);
-      mix(d.remoteDomain[p]);
-      mix(d.remotePort[p]);
-      mix(d.irq[p]);
+      mix(d.portState(p));
+      mix(d.portNotifyVcpu(p));
+      mix(d.portRemoteDomain(p));
+      mix(d.portRemotePort(p));
+      mix(d.portIrq(p));
     }
     for (const byte of d.sharedInfo.bytes) mix(byte);
     if (d.abi instanceof FifoAbi) {

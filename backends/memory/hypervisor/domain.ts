@@ -18,6 +18,18 @@ import { NR_VIRQS } from "../../../xen/virq.ts";
 import type { EventAbi } from "./event_abi.ts";
 import { TwoLevelAbi } from "./event_2l.ts";
 import { SharedInfo } from "./shared_info.ts";
+import * as tables from "./_tables.ts";
+
+// The port table's keys as this module's own constants, which V8 folds
+// into optimized code (imported bindings are live: reloaded and checked at
+// every use, which more than doubles the cost of a table access).
+const IRQ: typeof tables.IRQ = tables.IRQ;
+const NOTIFY_VCPU: typeof tables.NOTIFY_VCPU = tables.NOTIFY_VCPU;
+const REMOTE_DOMAIN: typeof tables.REMOTE_DOMAIN = tables.REMOTE_DOMAIN;
+const REMOTE_PORT: typeof tables.REMOTE_PORT = tables.REMOTE_PORT;
+const STATE: typeof tables.STATE = tables.STATE;
+const VIRQ_TO_PORT: typeof tables.VIRQ_TO_PORT = tables.VIRQ_TO_PORT;
+const XEN_CONSUMER: typeof tables.XEN_CONSUMER = tables.XEN_CONSUMER;
 
 /**
  * Xen's internal channel states (`ECS_*` in xen/include/xen/sched.h); these
@@ -98,11 +110,11 @@ export interface DomainOptions {
  *
  * @example
  * ```ts
- * import { Domain } from "./domain.ts";
+ * import { Domain, ECS } from "./domain.ts";
  * import assert from "node:assert/strict";
  * const d = new Domain({ domain: 1, vcpus: 2 });
  * assert.equal(d.validEvtchns, 64);
- * assert.equal(d.state[0], 1); // port 0 is reserved
+ * assert.equal(d.portState(0), ECS.RESERVED); // port 0 is reserved
  * ```
  */
 export class Domain {
@@ -129,21 +141,23 @@ export class Domain {
   /** `xen_evtchns`: ports whose local end Xen itself consumes. */
   xenEvtchns = 0;
 
+  // The port table, under keys private to this folder (_tables.ts): the
+  // hypervisor's files write it, everyone else reads it through inspect.ts
+  // or the read-only port* methods below.
   /** `ECS_*` per port. */
-  state: Uint8Array;
+  [STATE]: Uint8Array;
   /** Notify vCPU per port (`notify_vcpu_id`). */
-  notifyVcpu: Uint32Array;
+  [NOTIFY_VCPU]: Uint32Array;
   /** Unbound: allowed remote domain; interdomain: the peer domain. */
-  remoteDomain: Uint16Array;
+  [REMOTE_DOMAIN]: Uint16Array;
   /** Interdomain: the peer port. */
-  remotePort: Uint32Array;
+  [REMOTE_PORT]: Uint32Array;
   /** VIRQ or PIRQ number. */
-  irq: Uint32Array;
+  [IRQ]: Uint32Array;
   /** 1 where Xen consumes the local end (`xen_consumer`). */
-  xenConsumer: Uint8Array;
-
+  [XEN_CONSUMER]: Uint8Array;
   /** `virq_to_evtchn`, `NR_VIRQS` entries per vCPU; 0 = unbound. */
-  readonly virqToPort: Uint32Array;
+  readonly [VIRQ_TO_PORT]: Uint32Array;
   /** `pirq_to_evtchn`. */
   readonly pirqToPort: Map<number, number> = new Map();
   /** PIRQs this domain may bind (`pirq_access_permitted`). */
@@ -183,14 +197,14 @@ export class Domain {
     this.target = options.target ?? -1;
     this.pauseCount = options.paused ? 1 : 0;
     const n = EVTCHNS_PER_BUCKET;
-    this.state = new Uint8Array(n);
-    this.notifyVcpu = new Uint32Array(n);
-    this.remoteDomain = new Uint16Array(n);
-    this.remotePort = new Uint32Array(n);
-    this.irq = new Uint32Array(n);
-    this.xenConsumer = new Uint8Array(n);
-    this.state[0] = ECS.RESERVED;
-    this.virqToPort = new Uint32Array(this.vcpus * NR_VIRQS);
+    this[STATE] = new Uint8Array(n);
+    this[NOTIFY_VCPU] = new Uint32Array(n);
+    this[REMOTE_DOMAIN] = new Uint16Array(n);
+    this[REMOTE_PORT] = new Uint32Array(n);
+    this[IRQ] = new Uint32Array(n);
+    this[XEN_CONSUMER] = new Uint8Array(n);
+    this[STATE][0] = ECS.RESERVED;
+    this[VIRQ_TO_PORT] = new Uint32Array(this.vcpus * NR_VIRQS);
     this.sharedInfo = new SharedInfo(this.vcpus);
     this.abi = new TwoLevelAbi(
       this.sharedInfo,
@@ -234,13 +248,77 @@ export class Domain {
   }
 
   /**
+   * A port's `ECS_*` state (`evtchn->state`), read-only: the port table
+   * itself is private to the hypervisor's folder.
+   *
+   * @param port A valid port (below `validEvtchns`).
+   * @returns Its {@linkcode ECS} value.
+   *
+   * @example
+   * ```ts
+   * import { Hypervisor } from "./hypervisor.ts";
+   * import { ECS } from "./domain.ts";
+   * import assert from "node:assert/strict";
+   * const xen = new Hypervisor();
+   * const d = xen.createDomain({ domain: 1 });
+   * const port = xen.bindIpi(1, 0); // domain 1, vCPU 0
+   * assert.equal(d.portState(port), ECS.IPI);
+   * assert.equal(d.portState(port + 1), ECS.FREE);
+   * ```
+   */
+  portState(port: number): number {
+    return this[STATE][port];
+  }
+
+  /**
+   * A port's notify vCPU (`notify_vcpu_id`), read-only.
+   *
+   * @param port A valid port.
+   * @returns The vCPU (0 on a free port).
+   */
+  portNotifyVcpu(port: number): number {
+    return this[NOTIFY_VCPU][port];
+  }
+
+  /**
+   * An unbound port's allowed remote domain or an interdomain port's peer
+   * domain, read-only.
+   *
+   * @param port A valid port.
+   * @returns The domain id (0 on a free port).
+   */
+  portRemoteDomain(port: number): number {
+    return this[REMOTE_DOMAIN][port];
+  }
+
+  /**
+   * An interdomain port's peer port, read-only.
+   *
+   * @param port A valid port.
+   * @returns The peer's port (0 on a free port).
+   */
+  portRemotePort(port: number): number {
+    return this[REMOTE_PORT][port];
+  }
+
+  /**
+   * A VIRQ or PIRQ port's VIRQ or PIRQ number, read-only.
+   *
+   * @param port A valid port.
+   * @returns The number (0 on a free port).
+   */
+  portIrq(port: number): number {
+    return this[IRQ][port];
+  }
+
+  /**
    * `evtchn_usable`: not Xen's, and in a state beyond RESERVED.
    *
    * @param port A valid port.
    * @returns Whether events may be set on it.
    */
   isUsable(port: number): boolean {
-    return this.xenConsumer[port] === 0 && this.state[port] > ECS.RESERVED;
+    return this[XEN_CONSUMER][port] === 0 && this[STATE][port] > ECS.RESERVED;
   }
 
   /**
@@ -260,7 +338,7 @@ export class Domain {
         this.activeEvtchns++;
         return port;
       }
-      if (this.state[port] === ECS.FREE && !abi.isBusy(port)) {
+      if (this[STATE][port] === ECS.FREE && !abi.isBusy(port)) {
         this.activeEvtchns++;
         return port;
       }
@@ -283,15 +361,15 @@ export class Domain {
   #grow(port: number): void {
     let valid = this.validEvtchns;
     while (port >= valid) valid += EVTCHNS_PER_BUCKET;
-    if (valid > this.state.length) {
-      let size = this.state.length;
+    if (valid > this[STATE].length) {
+      let size = this[STATE].length;
       while (size < valid) size *= 2;
-      this.state = growTo(this.state, size);
-      this.notifyVcpu = growTo(this.notifyVcpu, size);
-      this.remoteDomain = growTo(this.remoteDomain, size);
-      this.remotePort = growTo(this.remotePort, size);
-      this.irq = growTo(this.irq, size);
-      this.xenConsumer = growTo(this.xenConsumer, size);
+      this[STATE] = growTo(this[STATE], size);
+      this[NOTIFY_VCPU] = growTo(this[NOTIFY_VCPU], size);
+      this[REMOTE_DOMAIN] = growTo(this[REMOTE_DOMAIN], size);
+      this[REMOTE_PORT] = growTo(this[REMOTE_PORT], size);
+      this[IRQ] = growTo(this[IRQ], size);
+      this[XEN_CONSUMER] = growTo(this[XEN_CONSUMER], size);
     }
     this.validEvtchns = valid;
   }
@@ -303,7 +381,7 @@ export class Domain {
    * @param port The port.
    */
   releaseUnusedPort(port: number): void {
-    if (this.state[port] === ECS.FREE) this.activeEvtchns--;
+    if (this[STATE][port] === ECS.FREE) this.activeEvtchns--;
   }
 
   /**
@@ -313,14 +391,14 @@ export class Domain {
    */
   free(port: number): void {
     if (this.isUsable(port)) this.abi.clearPending(port);
-    if (this.xenConsumer[port]) this.xenEvtchns--;
+    if (this[XEN_CONSUMER][port]) this.xenEvtchns--;
     this.activeEvtchns--;
-    this.state[port] = ECS.FREE;
-    this.notifyVcpu[port] = 0;
-    this.xenConsumer[port] = 0;
-    this.remoteDomain[port] = 0;
-    this.remotePort[port] = 0;
-    this.irq[port] = 0;
+    this[STATE][port] = ECS.FREE;
+    this[NOTIFY_VCPU][port] = 0;
+    this[XEN_CONSUMER][port] = 0;
+    this[REMOTE_DOMAIN][port] = 0;
+    this[REMOTE_PORT][port] = 0;
+    this[IRQ][port] = 0;
   }
 
   /**
@@ -389,7 +467,7 @@ export class Domain {
    * @returns The port or 0.
    */
   virqPort(virq: number, vcpu: number): number {
-    return this.virqToPort[vcpu * NR_VIRQS + virq];
+    return this[VIRQ_TO_PORT][vcpu * NR_VIRQS + virq];
   }
 }
 

@@ -28,6 +28,18 @@ import {
   FifoAbi,
 } from "./event_fifo.ts";
 import { checkOpArgs, EVTCHN_OPS, type EvtchnOp } from "./op_table.ts";
+import * as tables from "./_tables.ts";
+
+// The port table's keys as this module's own constants, which V8 folds
+// into optimized code (imported bindings are live: reloaded and checked at
+// every use, which more than doubles the cost of a table access).
+const IRQ: typeof tables.IRQ = tables.IRQ;
+const NOTIFY_VCPU: typeof tables.NOTIFY_VCPU = tables.NOTIFY_VCPU;
+const REMOTE_DOMAIN: typeof tables.REMOTE_DOMAIN = tables.REMOTE_DOMAIN;
+const REMOTE_PORT: typeof tables.REMOTE_PORT = tables.REMOTE_PORT;
+const STATE: typeof tables.STATE = tables.STATE;
+const VIRQ_TO_PORT: typeof tables.VIRQ_TO_PORT = tables.VIRQ_TO_PORT;
+const XEN_CONSUMER: typeof tables.XEN_CONSUMER = tables.XEN_CONSUMER;
 
 const ERRNO_NAME: Record<number, ErrnoName> = {
   [-22]: "EINVAL",
@@ -599,9 +611,9 @@ export class Hypervisor {
       d.releaseUnusedPort(port);
       this.#target(op, c, d, "dom");
     }
-    d.state[port] = ECS.UNBOUND;
-    d.remoteDomain[port] = remoteDom === DOMID_SELF ? c.id : remoteDom;
-    d.notifyVcpu[port] = 0;
+    d[STATE][port] = ECS.UNBOUND;
+    d[REMOTE_DOMAIN][port] = remoteDom === DOMID_SELF ? c.id : remoteDom;
+    d[NOTIFY_VCPU][port] = 0;
     d.abi.initPort(port);
     return port;
   }
@@ -624,8 +636,8 @@ export class Hypervisor {
     const rd = this.#domainArg(op, "remote_dom", remoteDom, caller);
     const lport = this.#allocate(op, ld, "local_port");
     if (
-      !rd.isValid(remotePort) || rd.state[remotePort] !== ECS.UNBOUND ||
-      rd.remoteDomain[remotePort] !== ld.id
+      !rd.isValid(remotePort) || rd[STATE][remotePort] !== ECS.UNBOUND ||
+      rd[REMOTE_DOMAIN][remotePort] !== ld.id
     ) {
       ld.releaseUnusedPort(lport);
       throw new EventChannelError(op, "EINVAL", {
@@ -636,16 +648,16 @@ export class Hypervisor {
           : `beyond domain ${rd.id}'s port storage`,
       });
     }
-    ld.state[lport] = ECS.INTERDOMAIN;
-    ld.remoteDomain[lport] = rd.id;
-    ld.remotePort[lport] = remotePort;
-    ld.notifyVcpu[lport] = 0;
+    ld[STATE][lport] = ECS.INTERDOMAIN;
+    ld[REMOTE_DOMAIN][lport] = rd.id;
+    ld[REMOTE_PORT][lport] = remotePort;
+    ld[NOTIFY_VCPU][lport] = 0;
     ld.abi.initPort(lport);
-    rd.state[remotePort] = ECS.INTERDOMAIN;
-    rd.remoteDomain[remotePort] = ld.id;
-    rd.remotePort[remotePort] = lport;
+    rd[STATE][remotePort] = ECS.INTERDOMAIN;
+    rd[REMOTE_DOMAIN][remotePort] = ld.id;
+    rd[REMOTE_PORT][remotePort] = lport;
     // Xen: "We may have lost notifications on the remote unbound port."
-    ld.setPending(lport, ld.notifyVcpu[lport]);
+    ld.setPending(lport, ld[NOTIFY_VCPU][lport]);
     return lport;
   }
 
@@ -683,11 +695,11 @@ export class Hypervisor {
       });
     }
     const port = this.#allocate(op, d, "port");
-    d.state[port] = ECS.VIRQ;
-    d.notifyVcpu[port] = vcpu;
-    d.irq[port] = virq;
+    d[STATE][port] = ECS.VIRQ;
+    d[NOTIFY_VCPU][port] = vcpu;
+    d[IRQ][port] = virq;
     d.abi.initPort(port);
-    d.virqToPort[vcpu * NR_VIRQS + virq] = port;
+    d[VIRQ_TO_PORT][vcpu * NR_VIRQS + virq] = port;
     return port;
   }
 
@@ -724,9 +736,9 @@ export class Hypervisor {
       });
     }
     const port = this.#allocate(op, d, "port");
-    d.state[port] = ECS.PIRQ;
-    d.irq[port] = pirq;
-    d.notifyVcpu[port] = 0;
+    d[STATE][port] = ECS.PIRQ;
+    d[IRQ][port] = pirq;
+    d[NOTIFY_VCPU][port] = 0;
     d.abi.initPort(port);
     d.pirqToPort.set(pirq, port);
     return port;
@@ -744,8 +756,8 @@ export class Hypervisor {
     const d = this.#enter(op, caller);
     this.#vcpu(op, d, vcpu);
     const port = this.#allocate(op, d, "port");
-    d.state[port] = ECS.IPI;
-    d.notifyVcpu[port] = vcpu;
+    d[STATE][port] = ECS.IPI;
+    d[NOTIFY_VCPU][port] = vcpu;
     d.abi.initPort(port);
     return port;
   }
@@ -765,34 +777,34 @@ export class Hypervisor {
       throw new EventChannelError(op, "EINVAL", {
         argument: "port",
         value: port,
-        detail: d.xenConsumer[port] ? "port is Xen's" : "port is not bound",
+        detail: d[XEN_CONSUMER][port] ? "port is Xen's" : "port is not bound",
       });
     }
   }
 
   /** `evtchn_close`; returns 0 or -EINVAL. */
   #close(d: Domain, port: number, guest: boolean): number {
-    if (guest && d.xenConsumer[port]) return -22;
-    switch (d.state[port]) {
+    if (guest && d[XEN_CONSUMER][port]) return -22;
+    switch (d[STATE][port]) {
       case ECS.FREE:
       case ECS.RESERVED:
         return -22;
       case ECS.PIRQ:
-        d.pirqToPort.delete(d.irq[port]);
+        d.pirqToPort.delete(d[IRQ][port]);
         break;
       case ECS.VIRQ: {
-        const virq = d.irq[port];
-        const vcpu = isGlobalVirq(virq) ? 0 : d.notifyVcpu[port];
-        d.virqToPort[vcpu * NR_VIRQS + virq] = 0;
+        const virq = d[IRQ][port];
+        const vcpu = isGlobalVirq(virq) ? 0 : d[NOTIFY_VCPU][port];
+        d[VIRQ_TO_PORT][vcpu * NR_VIRQS + virq] = 0;
         break;
       }
       case ECS.INTERDOMAIN: {
-        const rd = this.#domains[d.remoteDomain[port]]!;
-        const rport = d.remotePort[port];
+        const rd = this.#domains[d[REMOTE_DOMAIN][port]]!;
+        const rport = d[REMOTE_PORT][port];
         d.free(port);
-        rd.state[rport] = ECS.UNBOUND;
-        rd.remoteDomain[rport] = d.id;
-        rd.remotePort[rport] = 0;
+        rd[STATE][rport] = ECS.UNBOUND;
+        rd[REMOTE_DOMAIN][rport] = d.id;
+        rd[REMOTE_PORT][rport] = 0;
         return 0;
       }
     }
@@ -809,7 +821,7 @@ export class Hypervisor {
   evtchnSend(caller: number, port: number): void {
     const d = this.#enter("send", caller);
     if (
-      !(port < d.validEvtchns && d.xenConsumer[port] === 0 &&
+      !(port < d.validEvtchns && d[XEN_CONSUMER][port] === 0 &&
         this.#send(d, port) === 0)
     ) throw sendRefused(d, port);
   }
@@ -835,25 +847,25 @@ export class Hypervisor {
       if (errno !== 0) return -errno;
     }
     if (
-      !isUint32(port) || port >= d.validEvtchns || d.xenConsumer[port] !== 0
+      !isUint32(port) || port >= d.validEvtchns || d[XEN_CONSUMER][port] !== 0
     ) return -22;
     return this.#send(d, port);
   }
 
   /** `evtchn_send` past the checks of its argument: 0 or -EINVAL. */
   #send(d: Domain, port: number): number {
-    const state = d.state[port];
+    const state = d[STATE][port];
     if (state === ECS.INTERDOMAIN) {
-      const rd = this.#domains[d.remoteDomain[port]]!;
-      const rport = d.remotePort[port];
-      if (rd.xenConsumer[rport]) this.xenNotifications++;
+      const rd = this.#domains[d[REMOTE_DOMAIN][port]]!;
+      const rport = d[REMOTE_PORT][port];
+      if (rd[XEN_CONSUMER][rport]) this.xenNotifications++;
       // evtchn_port_set_pending: the peer's end is interdomain and not
       // Xen's, so usable.
-      else rd.abi.setPending(rport, rd.notifyVcpu[rport]);
+      else rd.abi.setPending(rport, rd[NOTIFY_VCPU][rport]);
       return 0;
     }
     if (state === ECS.IPI) {
-      d.setPending(port, d.notifyVcpu[port]);
+      d.setPending(port, d[NOTIFY_VCPU][port]);
       return 0;
     }
     return state === ECS.UNBOUND ? 0 : -22;
@@ -872,7 +884,7 @@ export class Hypervisor {
     const c = this.#enter(op, caller);
     const d = this.#domainArg(op, "dom", dom, caller);
     this.#validPort(op, d, port);
-    if (d.xenConsumer[port]) {
+    if (d[XEN_CONSUMER][port]) {
       throw new EventChannelError(op, "EACCES", {
         argument: "port",
         value: port,
@@ -895,11 +907,11 @@ export class Hypervisor {
     const d = this.#enter(op, caller);
     this.#vcpu(op, d, vcpu);
     this.#validPort(op, d, port);
-    const state = d.state[port];
-    const movable = !d.xenConsumer[port] &&
+    const state = d[STATE][port];
+    const movable = !d[XEN_CONSUMER][port] &&
       (state === ECS.UNBOUND || state === ECS.INTERDOMAIN ||
         state === ECS.PIRQ ||
-        (state === ECS.VIRQ && isGlobalVirq(d.irq[port])));
+        (state === ECS.VIRQ && isGlobalVirq(d[IRQ][port])));
     if (!movable) {
       throw new EventChannelError(op, "EINVAL", {
         argument: "port",
@@ -907,7 +919,7 @@ export class Hypervisor {
         detail: "this channel type cannot change vCPU",
       });
     }
-    d.notifyVcpu[port] = vcpu;
+    d[NOTIFY_VCPU][port] = vcpu;
   }
 
   /**
@@ -919,7 +931,7 @@ export class Hypervisor {
   evtchnUnmask(caller: number, port: number): void {
     const d = this.#enter("unmask", caller);
     if (!(port < d.validEvtchns)) throw beyondStorage("unmask", d, port);
-    if (d.isUsable(port)) d.abi.unmask(port, d.notifyVcpu[port]);
+    if (d.isUsable(port)) d.abi.unmask(port, d[NOTIFY_VCPU][port]);
   }
 
   /**
@@ -1036,7 +1048,7 @@ export class Hypervisor {
     this.#vcpu(op, d, checkUint(op, "vcpu", vcpu, UINT32_MAX));
     if (isGlobalVirq(virq)) {
       const port = d.virqPort(virq, 0);
-      if (port !== 0) d.setPending(port, d.notifyVcpu[port]);
+      if (port !== 0) d.setPending(port, d[NOTIFY_VCPU][port]);
     } else {
       const port = d.virqPort(virq, vcpu);
       if (port !== 0) d.setPending(port, vcpu);
@@ -1089,7 +1101,7 @@ export class Hypervisor {
   assertPirq(domain: number, pirq: number): void {
     const d = this.#lookup("assert_pirq", "domain", domain, -1);
     const port = d.pirqToPort.get(pirq);
-    if (port !== undefined) d.setPending(port, d.notifyVcpu[port]);
+    if (port !== undefined) d.setPending(port, d[NOTIFY_VCPU][port]);
   }
 
   /**
@@ -1106,9 +1118,9 @@ export class Hypervisor {
     const d = this.#lookup(op, "domain", domain, -1);
     checkUint(op, "remote_dom", remoteDom, DOMID_MAX);
     const port = this.#allocate(op, d, "domain");
-    d.state[port] = ECS.UNBOUND;
-    d.remoteDomain[port] = remoteDom;
-    d.xenConsumer[port] = 1;
+    d[STATE][port] = ECS.UNBOUND;
+    d[REMOTE_DOMAIN][port] = remoteDom;
+    d[XEN_CONSUMER][port] = 1;
     d.xenEvtchns++;
     d.abi.initPort(port);
     return port;
@@ -1124,7 +1136,7 @@ function sendRefused(d: Domain, port: number): EventChannelError {
   return new EventChannelError("send", "EINVAL", {
     argument: "port",
     value: port,
-    detail: d.xenConsumer[port]
+    detail: d[XEN_CONSUMER][port]
       ? "port is Xen's"
       : "only interdomain, IPI and unbound ports can send",
   });
@@ -1162,21 +1174,21 @@ function beyondStorage(
  * ```
  */
 export function channelStatus(d: Domain, port: number): ChannelStatus {
-  const vcpu = d.notifyVcpu[port];
-  switch (d.state[port]) {
+  const vcpu = d[NOTIFY_VCPU][port];
+  switch (d[STATE][port]) {
     case ECS.UNBOUND:
-      return { status: "unbound", vcpu, remoteDomain: d.remoteDomain[port] };
+      return { status: "unbound", vcpu, remoteDomain: d[REMOTE_DOMAIN][port] };
     case ECS.INTERDOMAIN:
       return {
         status: "interdomain",
         vcpu,
-        remoteDomain: d.remoteDomain[port],
-        remotePort: d.remotePort[port],
+        remoteDomain: d[REMOTE_DOMAIN][port],
+        remotePort: d[REMOTE_PORT][port],
       };
     case ECS.PIRQ:
-      return { status: "pirq", vcpu, pirq: d.irq[port] };
+      return { status: "pirq", vcpu, pirq: d[IRQ][port] };
     case ECS.VIRQ:
-      return { status: "virq", vcpu, virq: d.irq[port] };
+      return { status: "virq", vcpu, virq: d[IRQ][port] };
     case ECS.IPI:
       return { status: "ipi", vcpu };
     default:

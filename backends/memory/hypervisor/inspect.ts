@@ -17,6 +17,14 @@ import {
   EVTCHN_FIFO_LINK_MASK,
 } from "../../../xen/event_channel.ts";
 import type { Hypervisor } from "./hypervisor.ts";
+import {
+  IRQ,
+  NOTIFY_VCPU,
+  REMOTE_DOMAIN,
+  REMOTE_PORT,
+  STATE,
+  XEN_CONSUMER,
+} from "./_tables.ts";
 
 /**
  * One port in use, as `xl debug-keys e` prints it:
@@ -137,9 +145,9 @@ export function inspectPort(d: Domain, port: number): PortInfo | undefined {
   if (!(Number.isInteger(port) && port >= 0 && port < d.validEvtchns)) {
     return undefined;
   }
-  const ecs = d.state[port];
+  const ecs = d[STATE][port];
   if (ecs === ECS.FREE) return undefined;
-  const vcpu = d.notifyVcpu[port];
+  const vcpu = d[NOTIFY_VCPU][port];
   const abi = d.abi;
   const row: {
     -readonly [K in keyof PortInfo]: PortInfo[K];
@@ -153,7 +161,7 @@ export function inspectPort(d: Domain, port: number): PortInfo | undefined {
     selector: abi.name === "2l"
       ? d.sharedInfo.selectorBit(vcpu, port >>> 6)
       : null,
-    xen: d.xenConsumer[port] !== 0,
+    xen: d[XEN_CONSUMER][port] !== 0,
   };
   if (abi instanceof FifoAbi) {
     const word = abi.word(port);
@@ -168,17 +176,17 @@ export function inspectPort(d: Domain, port: number): PortInfo | undefined {
   }
   switch (ecs) {
     case ECS.UNBOUND:
-      row.remoteDomain = d.remoteDomain[port];
+      row.remoteDomain = d[REMOTE_DOMAIN][port];
       break;
     case ECS.INTERDOMAIN:
-      row.remoteDomain = d.remoteDomain[port];
-      row.remotePort = d.remotePort[port];
+      row.remoteDomain = d[REMOTE_DOMAIN][port];
+      row.remotePort = d[REMOTE_PORT][port];
       break;
     case ECS.VIRQ:
-      row.virq = d.irq[port];
+      row.virq = d[IRQ][port];
       break;
     case ECS.PIRQ:
-      row.pirq = d.irq[port];
+      row.pirq = d[IRQ][port];
       break;
   }
   return Object.freeze(row);

@@ -12,6 +12,13 @@ import { isGlobalVirq } from "../../../xen/virq.ts";
 import { EVTCHNS_PER_BUCKET } from "../../../xen/event_channel.ts";
 import { ECS } from "./domain.ts";
 import type { Hypervisor } from "./hypervisor.ts";
+import {
+  IRQ,
+  NOTIFY_VCPU,
+  REMOTE_DOMAIN,
+  REMOTE_PORT,
+  STATE,
+} from "./_tables.ts";
 
 /**
  * Every broken invariant of the model, as sentences; empty when consistent.
@@ -43,7 +50,7 @@ export function checkInvariants(xen: Hypervisor): string[] {
     const d = xen.domain(id)!;
     const say = (port: number, what: string) =>
       errors.push(`dom${id} port ${port}: ${what}`);
-    if (d.state[0] !== ECS.RESERVED) say(0, "port 0 is not reserved");
+    if (d[STATE][0] !== ECS.RESERVED) say(0, "port 0 is not reserved");
     if (d.validEvtchns % EVTCHNS_PER_BUCKET !== 0) {
       say(d.validEvtchns, "valid_evtchns is not bucket-granular");
     }
@@ -52,28 +59,28 @@ export function checkInvariants(xen: Hypervisor): string[] {
     }
     let active = 0;
     for (let port = 1; port < d.validEvtchns; port++) {
-      const state = d.state[port];
+      const state = d[STATE][port];
       if (state === ECS.FREE) {
         if (d.abi.isPending(port)) say(port, "free but pending");
         continue;
       }
       active++;
       if (port > d.maxEvtchnPort) say(port, "in use above max_evtchn_port");
-      if (d.notifyVcpu[port] >= d.vcpus) say(port, "notify vCPU missing");
+      if (d[NOTIFY_VCPU][port] >= d.vcpus) say(port, "notify vCPU missing");
       if (state === ECS.INTERDOMAIN) {
-        const rd = xen.domain(d.remoteDomain[port]);
-        const rport = d.remotePort[port];
+        const rd = xen.domain(d[REMOTE_DOMAIN][port]);
+        const rport = d[REMOTE_PORT][port];
         if (rd === undefined) say(port, "peer domain gone");
         else if (
-          rd.state[rport] !== ECS.INTERDOMAIN ||
-          rd.remoteDomain[rport] !== id || rd.remotePort[rport] !== port
+          rd[STATE][rport] !== ECS.INTERDOMAIN ||
+          rd[REMOTE_DOMAIN][rport] !== id || rd[REMOTE_PORT][rport] !== port
         ) say(port, `peer dom${rd.id} port ${rport} does not point back`);
       } else if (state === ECS.VIRQ) {
-        const virq = d.irq[port];
-        const vcpu = isGlobalVirq(virq) ? 0 : d.notifyVcpu[port];
+        const virq = d[IRQ][port];
+        const vcpu = isGlobalVirq(virq) ? 0 : d[NOTIFY_VCPU][port];
         if (d.virqPort(virq, vcpu) !== port) say(port, "VIRQ table disagrees");
       } else if (state === ECS.PIRQ) {
-        if (d.pirqToPort.get(d.irq[port]) !== port) {
+        if (d.pirqToPort.get(d[IRQ][port]) !== port) {
           say(port, "PIRQ table disagrees");
         }
       }
@@ -93,12 +100,12 @@ export function checkInvariants(xen: Hypervisor): string[] {
       for (let virq = 0; virq < NR_VIRQS; virq++) {
         const port = d.virqPort(virq, v);
         if (
-          port !== 0 && (d.state[port] !== ECS.VIRQ || d.irq[port] !== virq)
+          port !== 0 && (d[STATE][port] !== ECS.VIRQ || d[IRQ][port] !== virq)
         ) say(port, `VIRQ ${virq} slot on vCPU ${v} points at a non-VIRQ`);
       }
     }
     for (const [pirq, port] of d.pirqToPort) {
-      if (d.state[port] !== ECS.PIRQ || d.irq[port] !== pirq) {
+      if (d[STATE][port] !== ECS.PIRQ || d[IRQ][port] !== pirq) {
         say(port, `PIRQ ${pirq} points at a non-PIRQ`);
       }
     }
