@@ -10,15 +10,11 @@
  * @module
  */
 
-import {
-  type HostSnapshot,
-  MemoryXen,
-  parseHostSnapshot,
-  virqName,
-} from "../mod.ts";
+import { type HostSnapshot, MemoryXen, parseHostSnapshot } from "../mod.ts";
+import { dumpLines, hostDumpRows } from "../model.ts";
 import { noMorePositionals, optionalString, parse } from "./_args.ts";
 import { resolveBackend } from "./_backend.ts";
-import { EXIT_OK, Output, padStart, reportError } from "./_output.ts";
+import { EXIT_OK, Output, reportError } from "./_output.ts";
 
 const USAGE = "Usage: evtchn snapshot [--host FILE] [--out FILE] [OPTIONS]";
 
@@ -103,33 +99,13 @@ function printTable(out: Output, s: HostSnapshot, backend: string): void {
       `${s.abi === "fifo" ? "FIFO" : "2-level"} ABI, ${s.vcpus} vCPUs, ` +
       `${s.nrChannels} channels, ports valid below ${s.validPorts}`,
   );
+  // The table `evtchn sim` prints for the model, as `xl debug-keys e` does;
+  // EVTCHNOP_status does not tell the pending, mask and selector bits (?).
+  out.line(`Event channel information for domain ${s.domain}:`);
+  out.line("    port [p/m/s]");
+  for (const line of dumpLines(hostDumpRows(s))) out.line(line);
   const counts = new Array<number>(s.vcpus).fill(0);
-  out.line(
-    `${padStart("port", 6)}  ${"state".padEnd(12)}${"vcpu".padEnd(6)}detail`,
-  );
-  for (const p of s.ports) {
-    counts[p.vcpu]++;
-    let detail = "";
-    switch (p.status) {
-      case "virq":
-        detail = `VIRQ ${p.virq} (${virqName(p.virq)})`;
-        break;
-      case "pirq":
-        detail = `PIRQ ${p.pirq}`;
-        break;
-      case "unbound":
-        detail = `for dom${p.remoteDomain}`;
-        break;
-      case "interdomain":
-        detail = `dom${p.remoteDomain} port ${p.remotePort}`;
-        break;
-    }
-    out.line(
-      `${padStart(p.port, 6)}  ${p.status.padEnd(12)}${
-        String(p.vcpu).padEnd(6)
-      }${detail}`.trimEnd(),
-    );
-  }
+  for (const p of s.ports) counts[p.vcpu]++;
   out.line(
     `${s.ports.length} ports in use; per vCPU: ${
       counts.map((n, cpu) => `vcpu${cpu} ${n}`).join(", ")

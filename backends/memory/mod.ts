@@ -76,6 +76,12 @@ export {
   type PortInfo,
 } from "./hypervisor/inspect.ts";
 export { checkInvariants } from "./hypervisor/invariants.ts";
+export {
+  dumpLines,
+  type DumpRow,
+  dumpRow,
+  hostDumpRows,
+} from "./hypervisor/dump.ts";
 export type { Domain, DomainOptions } from "./hypervisor/domain.ts";
 export type { EventAbi } from "./hypervisor/event_abi.ts";
 export { TwoLevelAbi } from "./hypervisor/event_2l.ts";

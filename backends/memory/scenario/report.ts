@@ -25,7 +25,7 @@
 import type { Finding } from "../lint.ts";
 import { formatFindings } from "../lint.ts";
 import type { InjectedFault } from "../faults.ts";
-import { dumpLines, type DumpRow, maxOf } from "./dump.ts";
+import { dumpLines, type DumpRow, maxOf } from "../hypervisor/dump.ts";
 import type { StepOutcome } from "./runner.ts";
 
 /** A style the caller may paint text in. */

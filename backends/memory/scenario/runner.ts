@@ -38,7 +38,7 @@ import {
 } from "./language.ts";
 import { checkInvariants } from "../hypervisor/invariants.ts";
 import { inspectDomains, inspectPorts } from "../hypervisor/inspect.ts";
-import { type DumpRow, dumpRow } from "./dump.ts";
+import { type DumpRow, dumpRow } from "../hypervisor/dump.ts";
 import { macrotask, Pacer } from "../../../util/pace.ts";
 
 /** What a step did. */

@@ -1,9 +1,14 @@
 /**
  * A domain's channel table as Xen's `xl debug-keys e` prints it
  * (`domain_dump_evtchn_info` in `xen/common/event_channel.c`, with the ABIs'
- * `print_state`), from the model's read-only rows:
+ * `print_state`), from the model's read-only rows or from a real host's
+ * snapshot (`hostDumpRows`), so that `evtchn sim` and `evtchn snapshot`
+ * print the same table:
  *
  *     port [p/m/s]: s=STATE n=VCPU x=XEN  d=DOM p=PORT | v=VIRQ | p=PIRQ  NAME
+ *
+ * A real host's `EVTCHNOP_status` does not tell the pending, mask and
+ * selector bits or whether Xen consumes the port: those print as `?`.
  *
  * @example
  * ```ts
@@ -21,7 +26,9 @@
  * @module
  */
 
-import type { PortInfo } from "../hypervisor/inspect.ts";
+import type { PortInfo } from "./inspect.ts";
+import type { HostSnapshot } from "../../../host.ts";
+import { ECS } from "./domain.ts";
 import { virqName } from "../../../xen/virq.ts";
 
 /** A row of the dump, as `evtchn sim --json` prints it. */
@@ -34,14 +41,14 @@ export interface DumpRow {
   ecs: number;
   /** Notify vCPU (`n=`). */
   vcpu: number;
-  /** Pending bit. */
-  pending: boolean;
-  /** Mask bit. */
-  masked: boolean;
-  /** 2-level selector bit; `null` under FIFO. */
-  selector: boolean | null;
-  /** Xen consumes the local end (`x=`). */
-  xen: boolean;
+  /** Pending bit (`undefined`: not known, as on a real host). */
+  pending: boolean | undefined;
+  /** Mask bit (`undefined`: not known). */
+  masked: boolean | undefined;
+  /** 2-level selector bit; `null` under FIFO (`undefined`: not known). */
+  selector: boolean | null | undefined;
+  /** Xen consumes the local end (`x=`; `undefined`: not known). */
+  xen: boolean | undefined;
   /** FIFO event word and priority, once the port has a word. */
   fifo?: { linked: boolean; busy: boolean; link: number; priority: number };
   /** Unbound: the allowed remote; interdomain: the peer domain. */
@@ -86,8 +93,8 @@ export function dumpRow(p: PortInfo): DumpRow {
   return row;
 }
 
-function bit(value: boolean): string {
-  return value ? "1" : "0";
+function bit(value: boolean | undefined): string {
+  return value === undefined ? "?" : value ? "1" : "0";
 }
 
 /** Xen's `evtchn_port_print_state`: the selector bit, or FIFO's B and link. */
@@ -125,7 +132,7 @@ export function dumpLines(rows: readonly DumpRow[]): string[] {
   const lines = rows.map((row) => {
     let line = `    ${String(row.port).padStart(4)} [${bit(row.pending)}/${
       bit(row.masked)
-    }/${printState(row)}]: s=${row.ecs} n=${row.vcpu} x=${row.xen ? 1 : 0}`;
+    }/${printState(row)}]: s=${row.ecs} n=${row.vcpu} x=${bit(row.xen)}`;
     let name = row.state;
     if (row.remotePort !== undefined) {
       line += ` d=${row.remoteDomain} p=${row.remotePort}`;
@@ -141,4 +148,53 @@ export function dumpLines(rows: readonly DumpRow[]): string[] {
   });
   const width = maxOf(lines, ([line]) => line.length);
   return lines.map(([line, name]) => `${line.padEnd(width)}  ${name}`);
+}
+
+/**
+ * The rows of a host snapshot (`snapshotHost()` on a real dom0, or
+ * `MemoryXen.snapshot()`), for {@linkcode dumpLines}: what
+ * `EVTCHNOP_status` tells, the rest unknown.
+ *
+ * @param snapshot The snapshot.
+ * @returns One row per port in use.
+ *
+ * @example
+ * ```ts
+ * import { dumpLines, hostDumpRows } from "./dump.ts";
+ * import { MemoryXen } from "../mod.ts";
+ * import assert from "node:assert/strict";
+ * const lines = dumpLines(hostDumpRows(new MemoryXen().snapshot()));
+ * assert.match(lines[0], /^ {7}1 \[\?\/\?\/\?\]: s=5 n=0 x=\? v=0 +virq VIRQ_TIMER$/);
+ * ```
+ */
+export function hostDumpRows(snapshot: HostSnapshot): DumpRow[] {
+  return snapshot.ports.map((p) => {
+    const row: DumpRow = {
+      port: p.port,
+      state: p.status,
+      ecs: ECS[p.status.toUpperCase() as keyof typeof ECS],
+      vcpu: p.vcpu,
+      pending: undefined,
+      masked: undefined,
+      selector: undefined,
+      xen: undefined,
+    };
+    switch (p.status) {
+      case "unbound":
+        row.remoteDomain = p.remoteDomain;
+        break;
+      case "interdomain":
+        row.remoteDomain = p.remoteDomain;
+        row.remotePort = p.remotePort;
+        break;
+      case "virq":
+        row.virq = p.virq;
+        row.virqName = virqName(p.virq);
+        break;
+      case "pirq":
+        row.pirq = p.pirq;
+        break;
+    }
+    return row;
+  });
 }
