@@ -458,6 +458,8 @@ Deno.test("lint: formatFindings and assertNoFindings", async (t) => {
 // nothing the program sees (its findings are the suite's deliberate misuses).
 {
   let xen: MemoryXen | undefined;
+  /** Conformance case → the finding codes it left. */
+  const seen = new Map<string, string[]>();
   const host = (): MemoryXen => {
     if (xen === undefined) {
       xen = new MemoryXen({ lint: true });
@@ -481,5 +483,26 @@ Deno.test("lint: formatFindings and assertNoFindings", async (t) => {
     beforeEach: () => {
       xen = undefined;
     },
+    afterEach: (name) => {
+      const codes = (xen?.findings({ final: true }) ?? []).map((f) => f.code);
+      if (codes.length > 0) seen.set(name, [...new Set(codes)].sort());
+    },
+  });
+  Deno.test("lint on the conformance suite: findings only where a case misuses the API on purpose", () => {
+    assert.deepEqual(Object.fromEntries(seen), {
+      // closes a handle while a task waits on its bound port
+      "closing a handle ends a waiting task": ["leaked-port"],
+      // binds 520 channels before handling any: past the default window of
+      // 1000 operations between a delivery and its unmask
+      "many ports: 520 channels, 1040 ports": ["forgotten-unmask"],
+      // reads an empty ring without waiting, to check read's answer
+      "read and write edge cases": ["read-would-block"],
+      // overflows the ring to check EFBIG
+      "ring overflow gives EFBIG until reset": ["ring-overflow"],
+      // notifies a port whose peer it just unbound, to check the drop
+      "unbind leaves the peer unbound and it can be bound again": [
+        "notify-unbound-peer",
+      ],
+    });
   });
 }
