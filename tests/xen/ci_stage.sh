@@ -24,7 +24,8 @@
 #        3 this machine cannot run the stage (not root and packages missing,
 #        qemu-system-x86_64 not installable, apt unreachable, no Deno, too
 #        little memory): ONE line on stdout says why, nothing else is printed.
-# env:   XENVM_CI_TIMEOUT   seconds per boot before it is killed (default 600)
+# env:   XENVM_CI_TIMEOUT   seconds per boot before it is killed (default 1500,
+#                           scaled by the empty boot's slowness, 1x to 4x)
 #        XENVM_CI_SETTLE_MS EVTCHN_SETTLE_MS in dom0 (default 100 under TCG,
 #                           30 under KVM)
 #        XENVM_CI_RATIO     0: skip step 3        XENVM_CI_RATIO_N  its N (2000)
@@ -59,7 +60,7 @@ TESTS_1VCPU=(tests/xen/placement_test.ts)
 [ $# -eq 1 ] && [ -n "$1" ] || { echo "usage: tests/xen/ci_stage.sh OUTDIR" >&2; exit 2; }
 mkdir -p "$1" 2>/dev/null || { echo "xen-ci: cannot create OUTDIR $1" >&2; exit 2; }
 OUTDIR="$(cd "$1" && pwd -P)"
-TIMEOUT=${XENVM_CI_TIMEOUT:-900}
+TIMEOUT=${XENVM_CI_TIMEOUT:-1500}
 [[ "$TIMEOUT" =~ ^[1-9][0-9]*$ ]] || { echo "xen-ci: XENVM_CI_TIMEOUT must be a number of seconds" >&2; exit 2; }
 # the stage decides the event ABI itself
 unset XENVM_DOM0_EXTRA XENVM_XEN_EXTRA
