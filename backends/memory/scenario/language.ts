@@ -27,6 +27,7 @@ import { ERRNO } from "../../../xen/errno.ts";
 import { parseVirq } from "../../../xen/virq.ts";
 import { EventChannelError } from "../../../errors.ts";
 import { checkFaults, type FaultOptions } from "../faults.ts";
+import type { DomainOptions } from "../hypervisor/domain.ts";
 
 /** Where something is in a scenario file. */
 export interface SourceLocation {
@@ -37,28 +38,18 @@ export interface SourceLocation {
 }
 
 /** A domain of a scenario. */
-export interface ScenarioDomain {
-  /** Domain id (0..0x7fef). */
-  id: number;
-  /** Control-domain rights (dom0 has them). Default false. */
-  privileged?: boolean;
-  /** vCPUs. Default 1. */
-  vcpus?: number;
-  /** Highest port it may allocate. Default: none for dom0, 1023 for others. */
-  maxEvtchnPort?: number;
-  /** PIRQs it may bind. Default 256. */
-  nrPirqs?: number;
-  /** Held paused by the toolstack (needed for another domain's reset). */
-  paused?: boolean;
-  /** The domain it is device model for. */
-  target?: number;
-  /** Boot a modelled Linux guest in it. Default false. */
-  linux?: boolean;
-  /** With `linux`, bind the kernel's own ports at boot. Default true. */
-  bootPorts?: boolean;
-  /** With `linux`, the event ABI the kernel sets up. Default `"fifo"`. */
-  eventAbi?: "fifo" | "2l";
-}
+export type ScenarioDomain =
+  & Omit<DomainOptions, "domain">
+  & {
+    /** Domain id (0..0x7fef). */
+    id: number;
+    /** Boot a modelled Linux guest in it. Default false. */
+    linux?: boolean;
+    /** With `linux`, bind the kernel's own ports at boot. Default true. */
+    bootPorts?: boolean;
+    /** With `linux`, the event ABI the kernel sets up. Default `"fifo"`. */
+    eventAbi?: "fifo" | "2l";
+  };
 
 /** An operand: a number, `"$name"` (an earlier result), or a symbolic name. */
 export type Operand = number | string;
