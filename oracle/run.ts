@@ -435,14 +435,4 @@ export class StepRunner {
       return this.refs.encodePort("local", port);
     });
   }
-
-  /** Closes every handle this runner opened and has not closed. */
-  async closeAll(): Promise<void> {
-    for (const slot of this.#slots.values()) {
-      if (!slot.closed) {
-        slot.closed = true;
-        await slot.handle.close();
-      }
-    }
-  }
 }

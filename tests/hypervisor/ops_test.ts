@@ -308,6 +308,27 @@ Deno.test("send", async (t) => {
     xen.send(1, p);
     assert.equal(kicks, 1);
   });
+  await t.step(
+    "a vCPU with evtchn_upcall_mask set gets no upcall, only upcall_pending",
+    () => {
+      const xen = host();
+      const p = xen.bindIpi(1, 0);
+      const d = xen.domain(1)!;
+      let kicks = 0;
+      d.upcall = () => {
+        kicks++;
+      };
+      d.sharedInfo.setUpcallMask(0, 1);
+      xen.send(1, p);
+      assert.equal(kicks, 0, "masked: Xen does not interrupt the vCPU");
+      assert.equal(d.sharedInfo.upcallPending(0), 1, "but marks it pending");
+      // The guest clears the mask and checks upcall_pending itself (Linux's
+      // xen_irq_enable does); Xen's next kick then reaches it.
+      d.sharedInfo.setUpcallMask(0, 0);
+      d.kick(0);
+      assert.equal(kicks, 1);
+    },
+  );
 });
 
 Deno.test("bind_virq", async (t) => {
