@@ -3,7 +3,11 @@
  * hypervisor operations, with optional fault statements (`seed`, `faults`).
  * Its types, the table of operations and their fields, and validation that
  * names the path (and, for a file, line and column) of the first thing
- * wrong. Running is in `runner.ts`.
+ * wrong. Running is in `runner.ts`. The `EVTCHNOP` operations come from the
+ * model's op table (`op_table.ts`: names, argument fields and their C
+ * types); this file adds only what is the scenario's own: which ops a step
+ * may name, defaults, VIRQ names, documentation, and the Xen and toolstack
+ * operations.
  *
  * @example
  * ```ts
@@ -26,8 +30,14 @@ import { DOMID_SELF } from "../../../xen/domid.ts";
 import { ERRNO } from "../../../xen/errno.ts";
 import { parseVirq } from "../../../xen/virq.ts";
 import { EventChannelError } from "../../../errors.ts";
-import { checkFaults, type FaultOptions } from "../faults.ts";
+import { checkFaults, type FaultErrno, type FaultOptions } from "../faults.ts";
 import type { DomainOptions } from "../hypervisor/domain.ts";
+import { EVTCHN_OPS, type OpArgType } from "../hypervisor/op_table.ts";
+import type { EvtchnOpName } from "../../../xen/event_channel.ts";
+
+// The types this module's public ones name, so that its documentation is
+// complete (`deno doc --lint`).
+export type { DomainOptions, FaultErrno, FaultOptions };
 
 /** Where something is in a scenario file. */
 export interface SourceLocation {
@@ -104,7 +114,10 @@ export interface FieldSpec {
 export interface OpSpec {
   /** Who does it: a calling domain (`caller` field), or Xen/the toolstack. */
   by: "caller" | "xen" | "tools";
-  /** Its fields, in display order (without `caller`). */
+  /**
+   * Its fields, in display order (without `caller`); for an `EVTCHNOP`,
+   * the op table's arguments in the order Xen reads them.
+   */
   fields: Record<string, FieldSpec>;
   /** What it returns. */
   returns: "port" | "status" | "nothing";
@@ -112,88 +125,156 @@ export interface OpSpec {
   doc: string;
 }
 
-const DOM: FieldSpec = { kind: "domain" };
-const PORT: FieldSpec = { kind: "port" };
-const VCPU0: FieldSpec = { kind: "int", default: 0 };
+// The exclusions with their literal type, from which ScenarioEvtchnOp is
+// computed (the exported copy below is typed for its documentation).
+const EXCLUDED = {
+  init_control: "it takes a guest frame, and a scenario has no guest " +
+    "memory: a domain's eventAbi has its modelled Linux set FIFO up",
+  expand_array: "it takes a guest frame, and a scenario has no guest " +
+    "memory: the modelled Linux expands its own event array",
+  reset_cont: "it resumes a preempted reset, and the model's resets " +
+    "always complete (it would only give EBUSY)",
+} as const satisfies Partial<Record<EvtchnOpName, string>>;
 
-/** Every operation a step may name. */
-export const OPS: Record<string, OpSpec> = {
-  alloc_unbound: {
-    by: "caller",
-    fields: { dom: DOM, remote_dom: DOM },
-    returns: "port",
-    doc: "EVTCHNOP_alloc_unbound: a port in dom that remote_dom may bind",
-  },
+/**
+ * The `EVTCHNOP`s a step cannot name, each with the reason. Every other op
+ * of the model's op table (`EVTCHN_OPS`) is a scenario op.
+ *
+ * @example
+ * ```ts
+ * import { OPS, SCENARIO_EXCLUDED_EVTCHNOPS } from "./language.ts";
+ * import assert from "node:assert/strict";
+ * assert.ok(Object.hasOwn(SCENARIO_EXCLUDED_EVTCHNOPS, "init_control"));
+ * assert.ok(!Object.hasOwn(OPS, "init_control"));
+ * ```
+ */
+export const SCENARIO_EXCLUDED_EVTCHNOPS: Readonly<Record<string, string>> =
+  Object.freeze(EXCLUDED);
+
+/** The `EVTCHNOP`s a step can name. */
+type ScenarioEvtchnOp = Exclude<EvtchnOpName, keyof typeof EXCLUDED>;
+
+/**
+ * What the scenario adds to an `EVTCHNOP`'s row of the op table: a note
+ * for its one line of documentation (after `EVTCHNOP_<name>`), and
+ * defaults for fields a scenario may leave out.
+ */
+interface EvtchnOpExtras {
+  /** Appended to `EVTCHNOP_<name>` in the reference. */
+  note?: string;
+  /** Defaults, by field name. */
+  defaults?: Readonly<Record<string, number>>;
+}
+
+/**
+ * The scenario's own part of each `EVTCHNOP` it exposes, in the order the
+ * reference lists them (allocation before binding, as a scenario runs).
+ * Typed by the op table's names less the exclusions, so that an op added
+ * to `EVTCHNOP` fails type checking until it is here or excluded.
+ */
+const EVTCHNOP_EXTRAS: Readonly<Record<ScenarioEvtchnOp, EvtchnOpExtras>> = {
+  alloc_unbound: { note: ": a port in dom that remote_dom may bind" },
   bind_interdomain: {
-    by: "caller",
-    fields: { remote_dom: DOM, remote_port: PORT },
-    returns: "port",
-    doc:
-      "EVTCHNOP_bind_interdomain: connect to an unbound port offered to caller",
+    note: ": connect to an unbound port offered to caller",
   },
   bind_virq: {
-    by: "caller",
-    fields: { virq: { kind: "virq" }, vcpu: VCPU0 },
-    returns: "port",
-    doc: "EVTCHNOP_bind_virq (virq by number or name such as DOM_EXC)",
+    note: " (virq by number or name such as DOM_EXC)",
+    defaults: { vcpu: 0 },
   },
-  bind_ipi: {
-    by: "caller",
-    fields: { vcpu: VCPU0 },
-    returns: "port",
-    doc: "EVTCHNOP_bind_ipi",
-  },
+  bind_ipi: { defaults: { vcpu: 0 } },
   bind_pirq: {
-    by: "caller",
-    fields: { pirq: { kind: "int" }, flags: { kind: "int", default: 0 } },
-    returns: "port",
-    doc: "EVTCHNOP_bind_pirq (flags 1 = BIND_PIRQ__WILL_SHARE)",
+    note: " (flags 1 = BIND_PIRQ__WILL_SHARE)",
+    defaults: { flags: 0 },
   },
-  close: {
+  close: {},
+  send: {},
+  status: {},
+  bind_vcpu: {},
+  unmask: {},
+  set_priority: { note: " (FIFO only: 0 highest, 15 lowest)" },
+  reset: { note: " (another domain must be paused)" },
+};
+
+/**
+ * What a scenario field of each C type holds. An argument named `virq`
+ * (a `uint32_t`) also takes a VIRQ's name: {@linkcode FIELD_KIND_BY_NAME}.
+ */
+const FIELD_KIND_BY_TYPE: Readonly<Record<OpArgType, FieldKind>> = {
+  domid_t: "domain",
+  evtchn_port_t: "port",
+  uint32_t: "int",
+  xen_pfn_t: "int",
+};
+
+/** Arguments whose scenario field reads more than their C type's numbers. */
+const FIELD_KIND_BY_NAME: Readonly<Record<string, FieldKind>> = {
+  virq: "virq",
+};
+
+/**
+ * A scenario op from an `EVTCHNOP`'s row: its fields are the row's
+ * arguments, in Xen's order and under the header's names (scenario files
+ * use those names: `tests/scenario/language_test.ts` holds them to the
+ * documented format), called by a domain.
+ */
+function fromOpTable(name: ScenarioEvtchnOp, extras: EvtchnOpExtras): OpSpec {
+  const op = EVTCHN_OPS[name];
+  const fields: Record<string, FieldSpec> = {};
+  for (const arg of op.args) {
+    const kind = Object.hasOwn(FIELD_KIND_BY_NAME, arg.name)
+      ? FIELD_KIND_BY_NAME[arg.name]
+      : FIELD_KIND_BY_TYPE[arg.type];
+    const fallback = extras.defaults?.[arg.name];
+    fields[arg.name] = fallback === undefined
+      ? { kind }
+      : { kind, default: fallback };
+  }
+  for (const field of Object.keys(extras.defaults ?? {})) {
+    // A default for no argument: the op table renamed or dropped one.
+    if (!Object.hasOwn(fields, field)) {
+      throw new Error(`scenario op ${name}: a default for no field '${field}'`);
+    }
+  }
+  if (op.returns === "link_bits") {
+    // Only init_control's, which is excluded: a step's result is a port or
+    // a status.
+    throw new Error(`scenario op ${name}: a link_bits result`);
+  }
+  return {
     by: "caller",
-    fields: { port: PORT },
-    returns: "nothing",
-    doc: "EVTCHNOP_close",
-  },
-  send: {
-    by: "caller",
-    fields: { port: PORT },
-    returns: "nothing",
-    doc: "EVTCHNOP_send",
-  },
-  status: {
-    by: "caller",
-    fields: { dom: DOM, port: PORT },
-    returns: "status",
-    doc: "EVTCHNOP_status",
-  },
-  bind_vcpu: {
-    by: "caller",
-    fields: { port: PORT, vcpu: { kind: "int" } },
-    returns: "nothing",
-    doc: "EVTCHNOP_bind_vcpu",
-  },
-  unmask: {
-    by: "caller",
-    fields: { port: PORT },
-    returns: "nothing",
-    doc: "EVTCHNOP_unmask",
-  },
-  set_priority: {
-    by: "caller",
-    fields: { port: PORT, priority: { kind: "int" } },
-    returns: "nothing",
-    doc: "EVTCHNOP_set_priority (FIFO only: 0 highest, 15 lowest)",
-  },
-  reset: {
-    by: "caller",
-    fields: { dom: DOM },
-    returns: "nothing",
-    doc: "EVTCHNOP_reset (another domain must be paused)",
-  },
+    fields,
+    returns: op.returns,
+    doc: `EVTCHNOP_${name}${extras.note ?? ""}`,
+  };
+}
+
+const DOM: FieldSpec = { kind: "domain" };
+const VIRQ: FieldSpec = { kind: "virq" };
+const VCPU0: FieldSpec = { kind: "int", default: 0 };
+
+/**
+ * Every operation a step may name: the `EVTCHNOP`s, from the model's op
+ * table, then what Xen and the toolstack do.
+ *
+ * @example
+ * ```ts
+ * import { OPS } from "./language.ts";
+ * import assert from "node:assert/strict";
+ * assert.deepEqual(Object.keys(OPS.bind_virq.fields), ["virq", "vcpu"]);
+ * assert.equal(OPS.bind_virq.fields.vcpu.default, 0);
+ * assert.equal(OPS.raise_virq.by, "xen");
+ * ```
+ */
+export const OPS: Record<string, OpSpec> = {
+  ...Object.fromEntries(
+    Object.entries(EVTCHNOP_EXTRAS).map(([name, extras]) => [
+      name,
+      fromOpTable(name as ScenarioEvtchnOp, extras),
+    ]),
+  ),
   raise_virq: {
     by: "xen",
-    fields: { dom: DOM, virq: { kind: "virq" }, vcpu: VCPU0 },
+    fields: { dom: DOM, virq: VIRQ, vcpu: VCPU0 },
     returns: "nothing",
     doc: "Xen raises a VIRQ in dom",
   },
@@ -211,7 +292,7 @@ export const OPS: Record<string, OpSpec> = {
   },
   set_virq_handler: {
     by: "tools",
-    fields: { virq: { kind: "virq" }, dom: DOM },
+    fields: { virq: VIRQ, dom: DOM },
     returns: "nothing",
     doc: "make dom the handler of a global VIRQ",
   },

@@ -23,6 +23,8 @@ import type { ChannelStatus } from "../../../hypercalls.ts";
 import { EventChannelError } from "../../../errors.ts";
 import { DOMID_SELF } from "../../../xen/domid.ts";
 import { Hypervisor } from "../hypervisor/hypervisor.ts";
+import { EVTCHN_OPS } from "../hypervisor/op_table.ts";
+import type { EvtchnOpName } from "../../../xen/event_channel.ts";
 import { LinuxGuest } from "../linux_guest.ts";
 import { defaultDom0Pirqs } from "../linux/profile.ts";
 import { type Finding, Linter } from "../lint.ts";
@@ -338,49 +340,25 @@ export class ScenarioRunner {
     const xen = this.xen;
     const n = (key: string): number => a[key] as number;
     const lint = this.#lint;
-    switch (op) {
-      case "alloc_unbound": {
-        const port = xen.allocUnbound(n("caller"), n("dom"), n("remote_dom"));
-        const dom = n("dom") === DOMID_SELF ? n("caller") : n("dom");
-        lint?.allocated(undefined, dom, port);
-        return port;
+    if (Object.hasOwn(EVTCHN_OPS, op)) {
+      // An EVTCHNOP, issued through the op table: the scenario op's fields
+      // are the table's arguments, in Xen's order (language.ts).
+      const caller = n("caller");
+      if (op === "close") lint?.unbinding(undefined, caller, n("port"));
+      if (op === "send") lint?.notified(undefined, caller, n("port"));
+      const spec = OPS[op];
+      const args = Object.keys(spec.fields).map(n);
+      const result = xen.hypercall(caller, op as EvtchnOpName, args);
+      if (spec.returns === "port") {
+        // alloc_unbound allocates in dom; a bind, in the caller's domain.
+        const dom = op === "alloc_unbound" && n("dom") !== DOMID_SELF
+          ? n("dom")
+          : caller;
+        lint?.allocated(undefined, dom, result as number);
       }
-      case "bind_interdomain":
-        return this.#allocated(
-          n("caller"),
-          xen.bindInterdomain(n("caller"), n("remote_dom"), n("remote_port")),
-        );
-      case "bind_virq":
-        return this.#allocated(
-          n("caller"),
-          xen.bindVirq(n("caller"), n("virq"), n("vcpu")),
-        );
-      case "bind_ipi":
-        return this.#allocated(
-          n("caller"),
-          xen.bindIpi(n("caller"), n("vcpu")),
-        );
-      case "bind_pirq":
-        return this.#allocated(
-          n("caller"),
-          xen.bindPirq(n("caller"), n("pirq"), n("flags")),
-        );
-      case "close":
-        lint?.unbinding(undefined, n("caller"), n("port"));
-        return xen.close(n("caller"), n("port"));
-      case "send":
-        lint?.notified(undefined, n("caller"), n("port"));
-        return xen.send(n("caller"), n("port"));
-      case "status":
-        return xen.status(n("caller"), n("dom"), n("port"));
-      case "bind_vcpu":
-        return xen.bindVcpu(n("caller"), n("port"), n("vcpu"));
-      case "unmask":
-        return xen.unmask(n("caller"), n("port"));
-      case "set_priority":
-        return xen.setPriority(n("caller"), n("port"), n("priority"));
-      case "reset":
-        return xen.reset(n("caller"), n("dom"));
+      return result;
+    }
+    switch (op) {
       case "raise_virq":
         return xen.raiseVirq(n("dom"), n("virq"), n("vcpu"));
       case "assert_pirq":
@@ -398,11 +376,5 @@ export class ScenarioRunner {
       default:
         throw new Error(`no such op '${op}'`);
     }
-  }
-
-  /** Tells lint a port was allocated in the caller's domain. */
-  #allocated(caller: number, port: number): number {
-    this.#lint?.allocated(undefined, caller, port);
-    return port;
   }
 }
