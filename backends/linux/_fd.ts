@@ -1,5 +1,5 @@
 /**
- * Opening and closing device files through libc, with errno turned into
+ * Opening device files, with the kernel's errno turned into
  * {@linkcode EventChannelError} on the spot.
  *
  * @module
@@ -7,7 +7,8 @@
 
 import { EventChannelError } from "../../errors.ts";
 import { ERRNO } from "../../xen/errno.ts";
-import { cString, errno, type Libc } from "./_libc.ts";
+import { cString } from "./_libc.ts";
+import type { Syscalls } from "./_syscall.ts";
 
 /** What an `open` failure says beyond the errno, by errno. */
 function openDetail(code: number, what: string, module: string): string {
@@ -30,7 +31,7 @@ function openDetail(code: number, what: string, module: string): string {
  * `open(path, flags)`, throwing `EventChannelError("open", errno)` with the
  * path as the argument.
  *
- * @param libc The symbols.
+ * @param sys The system calls.
  * @param path The file.
  * @param flags `O_*` flags.
  * @param what Names the device in the error detail.
@@ -38,15 +39,15 @@ function openDetail(code: number, what: string, module: string): string {
  * @returns The fd.
  */
 export function openFile(
-  libc: Libc,
+  sys: Syscalls,
   path: string,
   flags: number,
   what: string = path,
   module = "xen-evtchn",
 ): number {
-  const fd = libc.open(cString(path), flags);
+  const fd = sys.open(cString(path), flags);
   if (fd < 0) {
-    const code = errno(libc);
+    const code = -fd;
     throw new EventChannelError("open", code, {
       argument: "path",
       value: path,

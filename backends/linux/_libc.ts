@@ -169,6 +169,35 @@ export const LIBC_SYMBOLS = {
     ],
     result: sizeT,
   },
+  /**
+   * `<sys/mman.h>` `int mprotect(void *addr, size_t len, int prot)`: makes
+   * the system-call routine's page executable (`_syscall.ts`).
+   */
+  mprotect: {
+    parameters: [
+      sizeT, // addr
+      sizeT, // len
+      int, // prot
+    ],
+    result: int,
+  },
+  /**
+   * `<stdlib.h>` `void *bsearch(const void *key, const void *base,
+   * size_t nmemb, size_t size, int (*compar)(const void *, const void *))`.
+   * With one element it calls `compar(key, base)` exactly once: how
+   * `_syscall.ts` calls its routine (an address, passed as an integer)
+   * without a pointer API.
+   */
+  bsearch: {
+    parameters: [
+      buf, // key
+      buf, // base
+      sizeT, // nmemb
+      sizeT, // size
+      sizeT, // compar, an address
+    ],
+    result: sizeT,
+  },
   /** `<sys/mman.h>` `int munmap(void *addr, size_t length)`. */
   munmap: {
     parameters: [
@@ -214,6 +243,8 @@ export const LIBC_SYMBOLS = {
 export type Libc = Deno.DynamicLibrary<typeof LIBC_SYMBOLS>["symbols"];
 
 // <fcntl.h> (x86-64 and aarch64 share these values)
+/** `O_RDONLY`. */
+export const O_RDONLY = 0o0;
 /** `O_RDWR`. */
 export const O_RDWR = 0o2;
 /** `O_NONBLOCK`. */
@@ -250,6 +281,8 @@ export const POLLNVAL = 0x020;
 export const PROT_READ = 0x1;
 /** `PROT_WRITE`. */
 export const PROT_WRITE = 0x2;
+/** `PROT_EXEC`. */
+export const PROT_EXEC = 0x4;
 /** `MAP_SHARED`. */
 export const MAP_SHARED = 0x01;
 /** `MAP_PRIVATE`. */
@@ -284,6 +317,8 @@ export const LIBC_ENV = "EVTCHN_LIBC";
 
 let library: Deno.DynamicLibrary<typeof LIBC_SYMBOLS> | undefined;
 let users = 0;
+// Whether the open library is the one $EVTCHN_LIBC named.
+let overridden = false;
 
 function envOverride(): string | undefined {
   const descriptor = { name: "env", variable: LIBC_ENV } as const;
@@ -382,7 +417,10 @@ function open(): Deno.DynamicLibrary<typeof LIBC_SYMBOLS> {
  * @throws {Error} when no candidate library can be opened (with `cause`).
  */
 export function acquireLibc(): Libc {
-  library ??= open();
+  if (library === undefined) {
+    overridden = envOverride() !== undefined;
+    library = open();
+  }
   users++;
   return library.symbols;
 }
@@ -396,6 +434,17 @@ export function releaseLibc(): void {
     library = undefined;
     errnoAddress = undefined;
   }
+}
+
+/**
+ * Whether the loaded library is the one `$EVTCHN_LIBC` named (such as the
+ * project's `libevtchn_preload.so`): its functions, not the kernel, must
+ * then answer every call (`_syscall.ts` does not bypass them).
+ *
+ * @returns `true` for the override, `false` for the system C library.
+ */
+export function libcOverridden(): boolean {
+  return overridden;
 }
 
 /**

@@ -2,8 +2,9 @@
  * The `linux` backend's device: one open `/dev/xen/evtchn`, driven through
  * libc with Deno FFI.
  *
- * Every ioctl, `read` and `write` is a synchronous FFI call on the JS thread,
- * so errno is read on the same thread right after a failure. The fd is
+ * Every ioctl, `read` and `write` is a synchronous call on the JS thread
+ * through `_syscall.ts`, whose result carries the kernel's errno (nothing
+ * the runtime does after the call can change it). The fd is
  * opened `O_NONBLOCK`, so none of them ever sleeps. There are two ways to
  * wait. The asynchronous one (`readable`): at most one nonblocking `poll(2)`
  * per device is parked on Deno's blocking pool, over the device fd and an
@@ -38,7 +39,6 @@ import {
   acquireLibc,
   EFD_CLOEXEC,
   EFD_NONBLOCK,
-  errno,
   type Libc,
   O_CLOEXEC,
   O_NONBLOCK,
@@ -53,6 +53,7 @@ import {
   POLLNVAL,
   releaseLibc,
 } from "./_libc.ts";
+import { type Syscalls, syscalls } from "./_syscall.ts";
 
 /** Where Linux puts the event-channel device. */
 export const DEFAULT_EVTCHN_PATH = "/dev/xen/evtchn";
@@ -146,6 +147,8 @@ export class LinuxEvtchnDevice implements EventChannelDevice {
   readonly path: string;
 
   #libc: Libc;
+  /** Every call whose failure is reported (errno comes back in-call). */
+  #sys: Syscalls;
   #fd: number;
   #wakeFd: number;
   #closed = false;
@@ -180,19 +183,20 @@ export class LinuxEvtchnDevice implements EventChannelDevice {
   constructor(options: LinuxEvtchnDeviceOptions = {}) {
     this.path = options.path ?? DEFAULT_EVTCHN_PATH;
     const libc = acquireLibc();
+    const sys = syscalls(libc);
     let fd = -1;
     try {
       fd = openFile(
-        libc,
+        sys,
         this.path,
         O_RDWR | O_CLOEXEC | O_NONBLOCK,
         this.path === DEFAULT_EVTCHN_PATH
           ? "event-channel device /dev/xen/evtchn"
           : this.path,
       );
-      const wakeFd = libc.eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+      const wakeFd = sys.eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
       if (wakeFd < 0) {
-        throw new EventChannelError("open", errno(libc), {
+        throw new EventChannelError("open", -wakeFd, {
           detail: "eventfd for waking poll(2)",
         });
       }
@@ -203,6 +207,7 @@ export class LinuxEvtchnDevice implements EventChannelDevice {
       throw error;
     }
     this.#libc = libc;
+    this.#sys = sys;
     this.#fd = fd;
     const v = this.#pollView;
     v.setInt32(POLLFD_FD, fd, true);
@@ -232,9 +237,9 @@ export class LinuxEvtchnDevice implements EventChannelDevice {
     blame: (code: number) => [argument: string, value: number] | undefined,
   ): number {
     const fd = this.#live(op);
-    const result = this.#libc.ioctl(fd, request, arg);
+    const result = this.#sys.ioctl(fd, request, arg);
     if (result < 0) {
-      const code = errno(this.#libc);
+      const code = -result;
       const culprit = blame(code);
       throw new EventChannelError(
         op,
@@ -332,8 +337,9 @@ export class LinuxEvtchnDevice implements EventChannelDevice {
     // The round trip's hot path: no closure, no conversion per call.
     const fd = this.#live("notify");
     this.#arg[NOTIFY.port / 4] = port;
-    if (this.#libc.ioctl(fd, IOCTL_EVTCHN_NOTIFY, this.#arg) < 0) {
-      const code = errno(this.#libc);
+    const result = this.#sys.ioctl(fd, IOCTL_EVTCHN_NOTIFY, this.#arg);
+    if (result < 0) {
+      const code = -result;
       throw new EventChannelError(
         "notify",
         code,
@@ -372,9 +378,9 @@ export class LinuxEvtchnDevice implements EventChannelDevice {
    */
   read(buffer: Uint8Array): number | null {
     const fd = this.#live("read");
-    const n = this.#libc.read(fd, buffer, byteCount(buffer));
+    const n = this.#sys.read(fd, buffer, byteCount(buffer));
     if (n < 0) {
-      const code = errno(this.#libc);
+      const code = -n;
       if (code === ERRNO.EAGAIN) return null;
       throw new EventChannelError("read", code);
     }
@@ -390,8 +396,8 @@ export class LinuxEvtchnDevice implements EventChannelDevice {
    */
   write(buffer: Uint8Array): number {
     const fd = this.#live("write");
-    const n = this.#libc.write(fd, buffer, byteCount(buffer));
-    if (n < 0) throw new EventChannelError("write", errno(this.#libc));
+    const n = this.#sys.write(fd, buffer, byteCount(buffer));
+    if (n < 0) throw new EventChannelError("write", -n);
     return n;
   }
 
@@ -405,7 +411,7 @@ export class LinuxEvtchnDevice implements EventChannelDevice {
    */
   readPort(): number {
     const fd = this.#live("read");
-    const n = this.#libc.read(fd, this.#port, ONE_PORT);
+    const n = this.#sys.read(fd, this.#port, ONE_PORT);
     if (n === 4) return this.#port[0];
     return this.#readFailed(n);
   }
@@ -413,7 +419,7 @@ export class LinuxEvtchnDevice implements EventChannelDevice {
   /** `readPort`'s rare outcomes, out of its hot path. */
   #readFailed(n: number): number {
     if (n >= 0) return -1; // 0 bytes: not something Linux returns for 4
-    const code = errno(this.#libc);
+    const code = -n;
     if (code === ERRNO.EAGAIN) return -1;
     throw new EventChannelError("read", code);
   }
@@ -428,9 +434,8 @@ export class LinuxEvtchnDevice implements EventChannelDevice {
   writePort(port: number): void {
     const fd = this.#live("write");
     this.#port[0] = port;
-    if (this.#libc.write(fd, this.#port, ONE_PORT) < 0) {
-      throw new EventChannelError("write", errno(this.#libc));
-    }
+    const n = this.#sys.write(fd, this.#port, ONE_PORT);
+    if (n < 0) throw new EventChannelError("write", -n);
   }
 
   /**
@@ -448,7 +453,7 @@ export class LinuxEvtchnDevice implements EventChannelDevice {
       ? ports.length
       : MAX_PORTS_PER_CALL;
     if (count === 0) return 0;
-    const n = this.#libc.read(fd, ports, PORT_BYTES[count]);
+    const n = this.#sys.read(fd, ports, PORT_BYTES[count]);
     if (n > 0) return n >>> 2;
     this.#readFailed(n); // throws unless EAGAIN
     return 0;
@@ -465,9 +470,8 @@ export class LinuxEvtchnDevice implements EventChannelDevice {
   writePorts(ports: Uint32Array, count: number): void {
     const fd = this.#live("write");
     if (count === 0) return;
-    if (this.#libc.write(fd, ports, PORT_BYTES[count]) < 0) {
-      throw new EventChannelError("write", errno(this.#libc));
-    }
+    const n = this.#sys.write(fd, ports, PORT_BYTES[count]);
+    if (n < 0) throw new EventChannelError("write", -n);
   }
 
   /**
@@ -487,10 +491,10 @@ export class LinuxEvtchnDevice implements EventChannelDevice {
     let deadline = -1;
     while (true) {
       pollfd[POLLFD_EVENTS / 4] = POLLIN; // and revents = 0
-      const n = this.#libc.pollSync(pollfd, ONE_FD, timeoutMs);
+      const n = this.#sys.poll(pollfd, ONE_FD, timeoutMs);
       if (n > 0) return true; // POLLIN, or POLLERR/POLLHUP/POLLNVAL: read
       if (n === 0) return false;
-      const code = errno(this.#libc);
+      const code = -n;
       if (code !== ERRNO.EINTR) throw new EventChannelError("poll", code);
       const now = performance.now();
       if (deadline < 0) deadline = now + timeoutMs;

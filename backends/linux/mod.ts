@@ -35,6 +35,7 @@ import { EventChannelError } from "../../errors.ts";
 import { EventChannelHandle } from "../../handle.ts";
 import { DEFAULT_EVTCHN_PATH, LinuxEvtchnDevice } from "./device.ts";
 import { openFile } from "./_fd.ts";
+import { syscalls } from "./_syscall.ts";
 import {
   acquireLibc,
   O_CLOEXEC,
@@ -281,7 +282,13 @@ export function linuxDeviceStatus(
     return { available: false, reason: (error as Error).message };
   }
   try {
-    libc.close(openFile(libc, path, O_RDWR | O_CLOEXEC | O_NONBLOCK, path));
+    const fd = openFile(
+      syscalls(libc),
+      path,
+      O_RDWR | O_CLOEXEC | O_NONBLOCK,
+      path,
+    );
+    libc.close(fd);
     return { available: true };
   } catch (error) {
     if (error instanceof EventChannelError) {

@@ -52,13 +52,12 @@ import {
   XEN_DOMCTL_STRUCT,
 } from "./_domctl_h.ts";
 import { openFile } from "./_fd.ts";
+import { type Syscalls, syscalls } from "./_syscall.ts";
 import {
   acquireLibc,
-  errno,
   type Libc,
   MADV_DONTFORK,
   MAP_ANONYMOUS,
-  MAP_FAILED,
   MAP_LOCKED,
   MAP_PRIVATE,
   MAP_SHARED,
@@ -277,6 +276,8 @@ export class PrivcmdHypercalls implements Dom0Hypercalls, Disposable {
   readonly buffer: HypercallBufferKind;
 
   #libc: Libc;
+  /** The calls whose failure is reported (errno comes back in-call). */
+  #sys: Syscalls;
   #fd: number;
   #bufferFd = -1;
   // The hypercall-safe page, by address only. Op structs are built in
@@ -298,12 +299,13 @@ export class PrivcmdHypercalls implements Dom0Hypercalls, Disposable {
    */
   constructor(options: PrivcmdOptions = {}) {
     const libc = acquireLibc();
+    const sys = syscalls(libc);
     let fd = -1;
     try {
       let path = options.path ?? DEFAULT_PRIVCMD_PATH;
       try {
         fd = openFile(
-          libc,
+          sys,
           path,
           O_RDWR | O_CLOEXEC,
           `privcmd device ${path}`,
@@ -316,7 +318,7 @@ export class PrivcmdHypercalls implements Dom0Hypercalls, Disposable {
         ) throw error;
         try {
           fd = openFile(
-            libc,
+            sys,
             LEGACY_PRIVCMD_PATH,
             O_RDWR | O_CLOEXEC,
             `privcmd device ${LEGACY_PRIVCMD_PATH}`,
@@ -339,14 +341,14 @@ export class PrivcmdHypercalls implements Dom0Hypercalls, Disposable {
       let deviceError: unknown;
       if (kind !== "anonymous") {
         try {
-          page = this.#mapDevice(libc);
+          page = this.#mapDevice(libc, sys);
         } catch (error) {
           if (kind === "device") throw error;
           deviceError = error;
         }
       }
       this.buffer = page === undefined ? "anonymous" : "device";
-      page ??= mapAnonymous(libc, deviceError);
+      page ??= mapAnonymous(libc, sys, deviceError);
       this.#pageAddress = page;
     } catch (error) {
       if (this.#bufferFd >= 0) libc.close(this.#bufferFd);
@@ -355,27 +357,27 @@ export class PrivcmdHypercalls implements Dom0Hypercalls, Disposable {
       throw error;
     }
     this.#libc = libc;
+    this.#sys = sys;
     this.#fd = fd;
   }
 
-  #mapDevice(libc: Libc): bigint {
+  #mapDevice(libc: Libc, sys: Syscalls): bigint {
     this.#bufferFd = openFile(
-      libc,
+      sys,
       HYPERCALL_BUFFER_PATH,
       O_RDWR | O_CLOEXEC,
       `hypercall buffer device ${HYPERCALL_BUFFER_PATH}`,
       PRIVCMD_MODULE,
     );
-    const page = BigInt(libc.mmap(
-      0n,
+    const page = sys.mmap(
       PAGE_BYTES,
       PROT_READ | PROT_WRITE,
       MAP_SHARED,
       this.#bufferFd,
       0n,
-    ));
-    if (page === MAP_FAILED) {
-      const code = errno(libc);
+    );
+    if (page < 0n) {
+      const code = Number(-page);
       libc.close(this.#bufferFd);
       this.#bufferFd = -1;
       throw new EventChannelError("mmap", code, {
@@ -406,10 +408,14 @@ export class PrivcmdHypercalls implements Dom0Hypercalls, Disposable {
     encodeHypercall(this.#call, number, args);
     const libc = this.#libc;
     libc.copyToAddress(this.#pageAddress, this.#view, PAGE_BYTES);
-    const result = libc.ioctl(this.#fd, IOCTL_PRIVCMD_HYPERCALL, this.#call);
-    // errno first, before any other call; then Xen's answer (OUT fields, or
-    // what it left on failure) back into our view.
-    const code = result < 0 ? errno(libc) : 0;
+    const result = this.#sys.ioctl(
+      this.#fd,
+      IOCTL_PRIVCMD_HYPERCALL,
+      this.#call,
+    );
+    // Xen's answer (OUT fields, or what it left on failure) back into our
+    // view; the error came back in the result itself.
+    const code = -result;
     libc.copyFromAddress(this.#view, this.#pageAddress, PAGE_BYTES);
     if (result < 0) {
       const culprit = blame?.(code);
@@ -670,17 +676,20 @@ export class PrivcmdHypercalls implements Dom0Hypercalls, Disposable {
   }
 }
 
-function mapAnonymous(libc: Libc, deviceError: unknown): bigint {
-  const page = BigInt(libc.mmap(
-    0n,
+function mapAnonymous(
+  libc: Libc,
+  sys: Syscalls,
+  deviceError: unknown,
+): bigint {
+  const page = sys.mmap(
     PAGE_BYTES,
     PROT_READ | PROT_WRITE,
     MAP_PRIVATE | MAP_ANONYMOUS | MAP_LOCKED,
     -1,
     0n,
-  ));
-  if (page === MAP_FAILED) {
-    throw new EventChannelError("mmap", errno(libc), {
+  );
+  if (page < 0n) {
+    throw new EventChannelError("mmap", Number(-page), {
       detail: "anonymous MAP_LOCKED page for hypercall arguments",
       cause: deviceError,
     });

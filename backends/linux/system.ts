@@ -22,7 +22,6 @@ import { ERRNO, errnoName } from "../../xen/errno.ts";
 import {
   acquireLibc,
   cString,
-  errno,
   F_OK,
   libcCandidates,
   R_OK,
@@ -33,6 +32,7 @@ import {
   W_OK,
 } from "./_libc.ts";
 import type { PrivcmdHypercalls } from "./privcmd.ts";
+import { syscalls } from "./_syscall.ts";
 
 // Linux errno values not in the shared table (which lists what Xen and the
 // device return): a path component is not a directory; a read-only fs.
@@ -138,9 +138,11 @@ export interface DeviceProbe {
 export function probeDevice(path: string): DeviceProbe {
   const libc = acquireLibc();
   try {
+    const sys = syscalls(libc);
     const name = cString(path);
-    if (libc.access(name, F_OK) < 0) {
-      const code = errno(libc);
+    const exists = sys.access(name, F_OK);
+    if (exists < 0) {
+      const code = -exists;
       return {
         path,
         state: code === ERRNO.ENOENT || code === ENOTDIR
@@ -151,8 +153,9 @@ export function probeDevice(path: string): DeviceProbe {
         code: errnoName(code),
       };
     }
-    if (libc.access(name, R_OK | W_OK) < 0) {
-      const code = errno(libc);
+    const usable = sys.access(name, R_OK | W_OK);
+    if (usable < 0) {
+      const code = -usable;
       return {
         path,
         state: code === ERRNO.EACCES || code === ERRNO.EPERM ||
@@ -189,9 +192,8 @@ export function kernelRelease(): string {
   const libc = acquireLibc();
   try {
     const buffer = new Uint8Array(UTSNAME_SIZE);
-    if (libc.uname(buffer) < 0) {
-      throw new EventChannelError("uname", errno(libc));
-    }
+    const result = syscalls(libc).uname(buffer);
+    if (result < 0) throw new EventChannelError("uname", -result);
     const field = buffer.subarray(
       UTSNAME_RELEASE,
       UTSNAME_RELEASE + UTSNAME_FIELD,

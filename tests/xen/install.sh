@@ -2,7 +2,7 @@
 # install.sh - prepare everything the real-Xen harness (boot.sh) needs, from
 # Debian's own packages only (no other download source is reachable in CI):
 #
-#   1. host tools via apt-get: qemu-system-x86 busybox-static cpio libxen-dev gcc
+#   1. host tools via apt-get: qemu-system-x86 busybox-static cpio libxen-dev gcc strace
 #   2. apt-get download xen-hypervisor-4.17-amd64 and the current
 #      linux-image-<abi>-amd64-unsigned into tests/xen/.cache/debs/
 #   3. extract the hypervisor (.cache/xen), the dom0 kernel and only the ~15
@@ -25,7 +25,7 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 CACHE="$HERE/.cache"
 LOG="$CACHE/install.log"
 XEN_PKG="xen-hypervisor-4.17-amd64"
-HOST_PKGS="qemu-system-x86 busybox-static cpio libxen-dev gcc"
+HOST_PKGS="qemu-system-x86 busybox-static cpio libxen-dev gcc strace"
 # dom0 modules (all =m in Debian's 6.1 config). Their dependencies are added
 # automatically from each .ko's depends= field.
 WANT_MODS="9pnet_virtio 9p virtio_pci xen-evtchn xenfs xen-privcmd xen-gntdev xen-gntalloc"
