@@ -440,22 +440,30 @@ export class Domain {
     this.#runUpcall(upcall, vcpu);
   }
 
-  /** The upcall and those that came while it ran (kept out of `kick`, which stays small enough to inline). */
+  /**
+   * The upcall, and then those that came while it ran (kept out of `kick`,
+   * which stays small enough to inline; the rerun loop is out of this one,
+   * which then inlines too).
+   */
   #runUpcall(upcall: (vcpu: number) => void, vcpu: number): void {
     this.#inUpcall = true;
     try {
       upcall(vcpu);
-      // Kicks that came while the handler ran (to this or another vCPU).
-      while (this.#upcallAgain) {
-        this.#upcallAgain = false;
-        for (let v = 0; v < this.vcpus; v++) {
-          if (
-            this.sharedInfo.upcallPending(v) && !this.sharedInfo.upcallMask(v)
-          ) upcall(v);
-        }
-      }
+      if (this.#upcallAgain) this.#runAgain(upcall);
     } finally {
       this.#inUpcall = false;
+    }
+  }
+
+  /** Kicks that came while the handler ran (to this or another vCPU). */
+  #runAgain(upcall: (vcpu: number) => void): void {
+    while (this.#upcallAgain) {
+      this.#upcallAgain = false;
+      for (let v = 0; v < this.vcpus; v++) {
+        if (
+          this.sharedInfo.upcallPending(v) && !this.sharedInfo.upcallMask(v)
+        ) upcall(v);
+      }
     }
   }
 

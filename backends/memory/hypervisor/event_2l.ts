@@ -32,6 +32,7 @@ export class TwoLevelAbi implements EventAbi {
   readonly name = "2l" as const;
   readonly maxChannels: number = EVTCHN_2L_NR_CHANNELS;
   #info: SharedInfo;
+  #words: Uint32Array;
   #pending: Uint32Array;
   #mask: Uint32Array;
   #markEventsPending: (vcpu: number) => void;
@@ -44,6 +45,7 @@ export class TwoLevelAbi implements EventAbi {
    */
   constructor(info: SharedInfo, markEventsPending: (vcpu: number) => void) {
     this.#info = info;
+    this.#words = info.words;
     this.#pending = info.pending;
     this.#mask = info.mask;
     this.#markEventsPending = markEventsPending;
@@ -52,14 +54,23 @@ export class TwoLevelAbi implements EventAbi {
   /** `evtchn_2l_set_pending`. */
   setPending(port: number, vcpu: number): void {
     const i = port >>> 5, bit = 1 << (port & 31);
-    if (this.#pending[i] & bit) return; // coalesced
-    this.#pending[i] |= bit;
-    if (
-      !(this.#mask[i] & bit) &&
-      !this.#info.testAndSetSelector(vcpu, port >>> 6)
-    ) {
-      this.#markEventsPending(vcpu);
-    }
+    const pending = this.#pending[i];
+    if (pending & bit) return; // coalesced
+    this.#pending[i] = pending | bit;
+    if (!(this.#mask[i] & bit)) this.#select(port, vcpu);
+  }
+
+  /**
+   * Sets the selector bit of `port`'s word on `vcpu` (test-and-set) and,
+   * if it was clear, marks events pending there.
+   */
+  #select(port: number, vcpu: number): void {
+    const words = this.#words;
+    const at = this.#info.selectorIndex(vcpu, port >>> 6);
+    const bit = 1 << ((port >>> 6) & 31), sel = words[at];
+    if (sel & bit) return;
+    words[at] = sel | bit;
+    this.#markEventsPending(vcpu);
   }
 
   /** `evtchn_2l_clear_pending`. */
@@ -70,14 +81,10 @@ export class TwoLevelAbi implements EventAbi {
   /** `evtchn_2l_unmask`. */
   unmask(port: number, vcpu: number): void {
     const i = port >>> 5, bit = 1 << (port & 31);
-    const wasMasked = (this.#mask[i] & bit) !== 0;
-    this.#mask[i] &= ~bit;
-    if (
-      wasMasked && (this.#pending[i] & bit) &&
-      !this.#info.testAndSetSelector(vcpu, port >>> 6)
-    ) {
-      this.#markEventsPending(vcpu);
-    }
+    const mask = this.#mask[i];
+    if (!(mask & bit)) return; // was not masked: nothing to re-raise
+    this.#mask[i] = mask & ~bit;
+    if (this.#pending[i] & bit) this.#select(port, vcpu);
   }
 
   /** `evtchn_2l_is_pending`. */

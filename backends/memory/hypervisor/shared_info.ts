@@ -38,6 +38,11 @@ export class SharedInfo {
   readonly pending: Uint32Array;
   /** `evtchn_mask[64]` as 128 little-endian 32-bit halves. */
   readonly mask: Uint32Array;
+  /**
+   * The raw bytes as little-endian 32-bit words, for a guest's upcall to
+   * take its selector in place (see {@linkcode SharedInfo.selectorIndex}).
+   */
+  readonly words: Uint32Array;
   #words: Uint32Array;
   /** Per vCPU: byte offset of its vcpu_info, and 32-bit index of its selector. */
   #infoAt: Uint32Array;
@@ -53,7 +58,7 @@ export class SharedInfo {
     const extra = Math.max(0, vcpus - LEGACY_VCPUS) * VCPU_INFO_SIZE;
     const buffer = new ArrayBuffer(SHARED_INFO_SIZE + extra);
     this.bytes = new Uint8Array(buffer);
-    this.#words = new Uint32Array(buffer);
+    this.#words = this.words = new Uint32Array(buffer);
     this.pending = new Uint32Array(buffer, PENDING_OFFSET, 128);
     this.mask = new Uint32Array(buffer, MASK_OFFSET, 128);
     this.#infoAt = new Uint32Array(vcpus);

@@ -7,6 +7,7 @@
  */
 
 import type { Domain } from "../hypervisor/domain.ts";
+import type { SharedInfo } from "../hypervisor/shared_info.ts";
 
 /** Bits per `xen_ulong_t` word on x86_64. */
 const WORD_BITS = 64;
@@ -59,7 +60,11 @@ function firstBitFrom(lo: number, hi: number, from: number): number {
  * ```
  */
 export class TwoLevelConsumer {
-  #domain: Domain;
+  #info: SharedInfo;
+  #words: Uint32Array;
+  #pending: Uint32Array;
+  #mask: Uint32Array;
+  /** Per vCPU: Linux's `current_word_idx` and `current_bit_idx`. */
   #wordIdx: Uint8Array;
   #bitIdx: Uint8Array;
 
@@ -69,7 +74,10 @@ export class TwoLevelConsumer {
    * @param domain The guest's domain.
    */
   constructor(domain: Domain) {
-    this.#domain = domain;
+    this.#info = domain.sharedInfo;
+    this.#words = domain.sharedInfo.words;
+    this.#pending = domain.sharedInfo.pending;
+    this.#mask = domain.sharedInfo.mask;
     this.#wordIdx = new Uint8Array(domain.vcpus);
     this.#bitIdx = new Uint8Array(domain.vcpus);
   }
@@ -83,19 +91,22 @@ export class TwoLevelConsumer {
    * @param handle Called per port.
    */
   handleEvents(vcpu: number, handle: (port: number) => void): void {
-    const info = this.#domain.sharedInfo;
-    info.takeSelector(vcpu);
-    const selLo = info.takenLow | 0, selHi = info.takenHigh | 0;
-    if ((selLo | selHi) === 0) return;
+    // xchg(&vcpu_info->evtchn_pending_sel, 0), in place (no call to
+    // SharedInfo.takeSelector, whose result fields cost a store each).
+    const words = this.#words, at = this.#info.selectorIndex(vcpu, 0);
+    const selLo = words[at] | 0, selHi = words[at + 1] | 0;
+    words[at] = 0;
+    words[at + 1] = 0;
     // One word pending, the common case. The loop of `#handleWords` would
     // scan it from the saved position and, as the starting word, once more
     // from bit 0 (after finding no other word); else once from bit 0. The
     // same scans, without the searches.
     if (
       selHi === 0
-        ? (selLo & -selLo) === selLo
-        : selLo === 0 && (selHi & -selHi) === selHi
+        ? (selLo & (selLo - 1)) === 0
+        : selLo === 0 && (selHi & (selHi - 1)) === 0
     ) {
+      if ((selLo | selHi) === 0) return;
       const word = selHi === 0
         ? 31 - Math.clz32(selLo)
         : 63 - Math.clz32(selHi);
@@ -150,18 +161,28 @@ export class TwoLevelConsumer {
     from: number,
     handle: (port: number) => void,
   ): void {
-    const info = this.#domain.sharedInfo;
-    // Linux reads the word once (`active_evtchns`), then walks its bits.
-    const lo = info.pending[2 * word] & ~info.mask[2 * word];
-    const hi = info.pending[2 * word + 1] & ~info.mask[2 * word + 1];
-    let bitIdx = from;
-    do {
-      const bit = firstBitFrom(lo, hi, bitIdx);
-      if (bit < 0) break;
+    // Linux reads the word once (`active_evtchns`), then walks its set
+    // bits upwards from `from`, up to bit 63.
+    const i = 2 * word, pending = this.#pending, mask = this.#mask;
+    let lo = pending[i] & ~mask[i], hi = pending[i + 1] & ~mask[i + 1];
+    if (from < 32) lo &= -1 << from;
+    else {
+      lo = 0;
+      hi &= -1 << (from - 32);
+    }
+    while ((lo | hi) !== 0) {
+      let bit: number;
+      if (lo !== 0) {
+        bit = 31 - Math.clz32(lo & -lo);
+        lo &= lo - 1;
+      } else {
+        bit = 63 - Math.clz32(hi & -hi);
+        hi &= hi - 1;
+      }
       handle(word * WORD_BITS + bit);
-      bitIdx = (bit + 1) & (WORD_BITS - 1);
-      this.#wordIdx[vcpu] = bitIdx ? word : (word + 1) & (WORD_BITS - 1);
-      this.#bitIdx[vcpu] = bitIdx;
-    } while (bitIdx !== 0);
+      const next = (bit + 1) & (WORD_BITS - 1);
+      this.#wordIdx[vcpu] = next !== 0 ? word : (word + 1) & (WORD_BITS - 1);
+      this.#bitIdx[vcpu] = next;
+    }
   }
 }

@@ -51,7 +51,6 @@ const SHIFT = 31 - Math.clz32(EVTCHN_FIFO_EVENT_WORDS_PER_PAGE);
 export class FifoConsumer {
   #fifo: FifoAbi;
   #heads: Uint32Array;
-  #handle: (port: number) => void = () => {};
 
   /**
    * A consumer for one guest, with Linux's per-CPU queue heads.
@@ -73,35 +72,36 @@ export class FifoConsumer {
   handleEvents(vcpu: number, handle: (port: number) => void): void {
     const block = this.#fifo.controlBlock(vcpu);
     if (block === undefined) return;
-    this.#handle = handle;
     let ready = block[0];
     block[0] = 0;
     while (ready !== 0) {
-      const priority = 31 - Math.clz32(ready & -ready);
-      ready = this.#consumeOne(vcpu, block, priority, ready);
-      ready |= block[0];
+      ready = this.#consumeOne(vcpu, block, ready, handle) | block[0];
       block[0] = 0;
     }
   }
 
+  /**
+   * `consume_one_event` on the highest-priority ready queue; returns the
+   * READY bits still to visit.
+   */
   #consumeOne(
     vcpu: number,
     block: Uint32Array,
-    priority: number,
     ready: number,
+    handle: (port: number) => void,
   ): number {
+    const priority = 31 - Math.clz32(ready & -ready);
     const q = vcpu * QUEUES + priority;
-    let head = this.#heads[q];
-    if (head === 0) head = block[2 + priority];
-    const port = head;
+    const heads = this.#heads;
+    const port = heads[q] !== 0 ? heads[q] : block[2 + priority];
     const page = this.#fifo.pages[port >>> SHIFT];
     const i = port & WORD;
     const w = page[i];
-    page[i] = w & ~(L | EVTCHN_FIFO_LINK_MASK); // clear_linked
-    head = w & EVTCHN_FIFO_LINK_MASK;
-    if (head === 0) ready &= ~(1 << priority);
-    if ((page[i] & P) && !(page[i] & M)) this.#handle(port);
-    this.#heads[q] = head;
-    return ready;
+    const cleared = w & ~(L | EVTCHN_FIFO_LINK_MASK); // clear_linked
+    page[i] = cleared;
+    const next = w & EVTCHN_FIFO_LINK_MASK;
+    if ((cleared & (P | M)) === P) handle(port);
+    heads[q] = next; // after the handler, as Linux does
+    return next === 0 ? ready & ~(1 << priority) : ready;
   }
 }
