@@ -35,6 +35,7 @@ import {
   UNBIND,
 } from "./_evtchn_h.ts";
 import { openFile } from "./_fd.ts";
+import { type Blame, refusal } from "./_refusal.ts";
 import {
   acquireLibc,
   EFD_CLOEXEC,
@@ -234,21 +235,11 @@ export class LinuxEvtchnDevice implements EventChannelDevice {
     op: string,
     request: bigint,
     arg: Uint32Array | Uint16Array | null,
-    blame: (code: number) => [argument: string, value: number] | undefined,
+    blame: Blame,
   ): number {
     const fd = this.#live(op);
     const result = this.#sys.ioctl(fd, request, arg);
-    if (result < 0) {
-      const code = -result;
-      const culprit = blame(code);
-      throw new EventChannelError(
-        op,
-        code,
-        culprit === undefined
-          ? {}
-          : { argument: culprit[0], value: culprit[1] },
-      );
-    }
+    if (result < 0) throw refusal(op, -result, blame);
     return result;
   }
 

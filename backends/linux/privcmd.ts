@@ -52,6 +52,7 @@ import {
   XEN_DOMCTL_STRUCT,
 } from "./_domctl_h.ts";
 import { openFile } from "./_fd.ts";
+import { type Blame, refusal } from "./_refusal.ts";
 import { type Syscalls, syscalls } from "./_syscall.ts";
 import {
   acquireLibc,
@@ -403,7 +404,7 @@ export class PrivcmdHypercalls implements Dom0Hypercalls, Disposable {
     op: string,
     number: number,
     args: readonly bigint[],
-    blame?: (code: number) => [string, number] | undefined,
+    blame?: Blame,
   ): number {
     encodeHypercall(this.#call, number, args);
     const libc = this.#libc;
@@ -417,22 +418,13 @@ export class PrivcmdHypercalls implements Dom0Hypercalls, Disposable {
     // view; the error came back in the result itself.
     const code = -result;
     libc.copyFromAddress(this.#view, this.#pageAddress, PAGE_BYTES);
-    if (result < 0) {
-      const culprit = blame?.(code);
-      throw new EventChannelError(
-        op,
-        code,
-        culprit === undefined
-          ? {}
-          : { argument: culprit[0], value: culprit[1] },
-      );
-    }
+    if (result < 0) throw refusal(op, code, blame);
     return result;
   }
 
   #eventChannelOp(
     op: keyof typeof OPS,
-    blame: (code: number) => [string, number] | undefined,
+    blame: Blame,
   ): void {
     this.#hypercall(op, HYPERVISOR_EVENT_CHANNEL_OP, [
       BigInt(OPS[op]),

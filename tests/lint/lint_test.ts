@@ -12,6 +12,7 @@ import {
   VIRQ,
 } from "../../mod.ts";
 import { defineConformance } from "../conformance/suite.ts";
+import { memoryConformanceEnv } from "../conformance/memory_env.ts";
 
 function codes(xen: MemoryXen, final = false): FindingCode[] {
   return xen.findings({ final }).map((f) => f.code);
@@ -457,37 +458,17 @@ Deno.test("lint: formatFindings and assertNoFindings", async (t) => {
 // case, as tests/conformance/memory_test.ts does): lint changes
 // nothing the program sees (its findings are the suite's deliberate misuses).
 {
-  let xen: MemoryXen | undefined;
   /** Conformance case → the finding codes it left. */
   const seen = new Map<string, string[]>();
-  const host = (): MemoryXen => {
-    if (xen === undefined) {
-      xen = new MemoryXen({ lint: true });
-      xen.createDomain({ domain: 1, vcpus: 2 });
-      xen.createDomain({ domain: 7, linux: false, paused: true });
-    }
-    return xen;
-  };
-  defineConformance({
+  const { env, current } = memoryConformanceEnv({ lint: true }, {
     name: "memory fifo, lint on",
-    ignore: false,
-    open: () => host().open(0),
-    localDomain: 0,
-    localVcpus: host().kernel(0)!.vcpus,
-    openPeer: () => host().open(1),
-    peerDomain: 1,
-    settle: () => Promise.resolve(),
-    hypercalls: () => host().hypercalls(0),
-    secondDomain: () => (host(), 7),
-    freeVirq: VIRQ.DEBUGGER,
-    beforeEach: () => {
-      xen = undefined;
-    },
     afterEach: (name) => {
-      const codes = (xen?.findings({ final: true }) ?? []).map((f) => f.code);
+      const found = current()?.findings({ final: true }) ?? [];
+      const codes = found.map((f) => f.code);
       if (codes.length > 0) seen.set(name, [...new Set(codes)].sort());
     },
   });
+  defineConformance(env);
   Deno.test("lint on the conformance suite: findings only where a case misuses the API on purpose", () => {
     assert.deepEqual(Object.fromEntries(seen), {
       // closes a handle while a task waits on its bound port
