@@ -13,7 +13,7 @@
  * `EAGAIN` (issue 18; Dart's FFI has the same problem, dart-lang/sdk#38832).
  * Deno's FFI cannot capture `errno` inside the call, so this module does
  * what the C library's wrappers do minus the `errno` part: it enters the
- * kernel itself, through a 54-byte x86-64 routine (listed below) that copies
+ * kernel itself, through a 58-byte x86-64 routine (listed below) that copies
  * the number and arguments from a block of ours into registers, executes
  * `syscall`, and stores the kernel's return value (`-errno` on failure) back
  * into the block before anything else can run.
@@ -101,11 +101,14 @@ export interface Syscalls {
  * Block layout, 8 bytes per slot: [0] system call number, [1..6] its
  * arguments, [7] which argument (1..6) receives `buffer` (0: none),
  * [8] the kernel's return value. `syscall` clobbers rcx and r11, so the
- * block pointer is kept in rbx (callee-saved, pushed). Assembled with
+ * block pointer is kept in rbx (callee-saved, pushed). `endbr64` first, a
+ * no-op without CET, marks it a valid target of bsearch's indirect call
+ * where indirect-branch tracking is enforced. Assembled with
  * GNU as 2.40 (`as --64`, Intel syntax); `tests/linux/syscall_test.ts`
  * assembles this listing again when `as` is present and compares.
  */
 export const X86_64_ROUTINE_LISTING = `
+  endbr64
   push rbx
   mov rbx, rdi
   mov rcx, [rbx+56]
@@ -129,6 +132,10 @@ export const X86_64_ROUTINE_LISTING = `
 
 /** {@linkcode X86_64_ROUTINE_LISTING}, assembled. */
 export const X86_64_ROUTINE: Uint8Array<ArrayBuffer> = new Uint8Array([
+  0xf3,
+  0x0f,
+  0x1e,
+  0xfa, // endbr64
   0x53, // push rbx
   0x48,
   0x89,
