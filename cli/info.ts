@@ -29,9 +29,10 @@ Shows the backend in use (and why: 'auto' picks linux when ${EVTCHN_DEVICE}
 exists), whether ${EVTCHN_DEVICE} and ${PRIVCMD_DEVICE} exist (present,
 absent, no-access, or unknown when the check is not permitted), the domain the
 CLI acts for, and on a Xen host the hypervisor's version, the event ABI and
-the kernel release; then the Deno version and the state of the read, write,
-ffi ("libc" when only the C library is granted) and env (EVTCHN_LIBC)
-permissions. On the memory backend it acts for dom0 of a modelled host and
+the kernel release; how a failed call's errno is learnt (in-call: the kernel's
+return value; else libc's errno, read after the call); then the Deno version
+and the state of the read, write, ffi ("libc" when only the C library is
+granted) and env (EVTCHN_LIBC) permissions. On the memory backend it acts for dom0 of a modelled host and
 shows the port the modelled domU 1 offers to dom0. Only looks: binds nothing.
 Always exits 0.
 
@@ -62,6 +63,8 @@ interface LinuxReport {
   xen?: string;
   abi?: string;
   kernel?: string;
+  /** How a failed call's errno is learnt (`errnoCapture()`). */
+  errno?: string;
 }
 
 async function linuxReport(
@@ -81,6 +84,7 @@ async function linuxReport(
   }
   try {
     report.kernel = linux.kernelRelease();
+    report.errno = linux.errnoCapture();
   } catch {
     // A C library without uname: the release is simply not shown.
   }
@@ -205,6 +209,14 @@ export async function run(args: string[]): Promise<number> {
       row("event abi", ABI_NAMES[linux.abi] ?? linux.abi);
     }
     if (linux.kernel !== undefined) row("kernel", linux.kernel);
+    if (linux.errno !== undefined) {
+      row(
+        "errno",
+        linux.errno === "in-call"
+          ? "in-call (the kernel's return value)"
+          : "read after the call (may rarely be another call's)",
+      );
+    }
     row(
       "deno",
       `${Deno.version.deno} (v8 ${Deno.version.v8}, typescript ${Deno.version.typescript}, ${Deno.build.target})`,

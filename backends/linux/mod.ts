@@ -58,6 +58,7 @@ export {
   type DeviceProbe,
   type DeviceState,
   domainId,
+  errnoCapture,
   eventAbi,
   ffiGranted,
   kernelRelease,

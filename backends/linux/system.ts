@@ -172,6 +172,35 @@ export function probeDevice(path: string): DeviceProbe {
 }
 
 /**
+ * How the `linux` backend learns why a system call failed, here:
+ * `"in-call"` when the kernel's return value carries the errno (x86-64 with
+ * the system C library), `"errno"` when it reads libc's `errno` after the
+ * call (other architectures, or a library named by `EVTCHN_LIBC`), where the
+ * runtime may, rarely, have overwritten it in between.
+ *
+ * @returns The path the backend takes.
+ * @throws {Deno.errors.NotCapable} without `--allow-ffi` (untouched).
+ *
+ * @example
+ * ```ts
+ * import { errnoCapture, ffiGranted } from "./system.ts";
+ * import assert from "node:assert/strict";
+ *
+ * if (ffiGranted()) {
+ *   assert.ok(["in-call", "errno"].includes(errnoCapture()));
+ * }
+ * ```
+ */
+export function errnoCapture(): "in-call" | "errno" {
+  const libc = acquireLibc();
+  try {
+    return syscalls(libc).capture;
+  } finally {
+    releaseLibc();
+  }
+}
+
+/**
  * The running kernel's release (`uname -r`), through `uname(2)`: no
  * `--allow-sys` needed.
  *

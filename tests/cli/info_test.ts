@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { memory } from "./_run.ts";
+import { cliWith, memory } from "./_run.ts";
 
 Deno.test("info --json reports backend, devices, Deno, permissions and domain", async () => {
   const { code, stdout, stderr } = await memory("info", "--json");
@@ -38,4 +38,24 @@ Deno.test("info prints a human summary", async () => {
     stdout,
     /^permissions +read granted, write prompt, ffi prompt, env granted$/m,
   );
+});
+
+const x86Linux = Deno.build.os === "linux" && Deno.build.arch === "x86_64";
+
+Deno.test({
+  name: "info with --allow-ffi says how a failed call's errno is learnt" +
+    (x86Linux ? "" : " [ignored: the in-call path is x86-64 Linux only]"),
+  ignore: !x86Linux,
+  async fn(): Promise<void> {
+    const flags = ["--allow-read", "--allow-ffi"];
+    const json = await cliWith(flags, "--backend", "memory", "info", "--json");
+    assert.equal(json.code, 0, json.stderr);
+    assert.equal(JSON.parse(json.stdout).linux.errno, "in-call");
+    const text = await cliWith(flags, "--backend", "memory", "info");
+    assert.equal(text.code, 0, text.stderr);
+    assert.match(
+      text.stdout,
+      /^errno +in-call \(the kernel's return value\)$/m,
+    );
+  },
 });
