@@ -8,6 +8,7 @@
  */
 
 import { DOMID_SELF } from "../mod.ts";
+import { DOMID_XEN } from "../xen/domid.ts";
 import type { Environment, OracleBackend } from "./backends.ts";
 import { memoryBackend } from "./backends.ts";
 import { compareOutcomes, compareTables } from "./compare.ts";
@@ -165,7 +166,7 @@ export function generateSteps(
     if (r < 0.75) return { dom: "peer" };
     if (r < 0.85) return { abs: 999 };
     if (r < 0.95) return { abs: DOMID_SELF };
-    return { abs: 0x7ff2 }; // DOMID_XEN: never in the domain hash
+    return { abs: DOMID_XEN }; // never in the domain hash
   };
   const portIn = (domain: DomainRef, use: Use): PortRef => {
     if ("dom" in domain) {

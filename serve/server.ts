@@ -11,7 +11,10 @@ import { type MemoryEvtchnDevice, MemoryXen } from "../backends/memory/mod.ts";
 import type { HostSnapshot } from "../host.ts";
 import { EventChannelError } from "../errors.ts";
 import { ERRNO } from "../xen/errno.ts";
-import { DOMID_FIRST_RESERVED } from "../xen/domid.ts";
+import {
+  DOMID_FIRST_RESERVED,
+  UNRESTRICTED_DOMID as UNRESTRICTED,
+} from "../xen/domid.ts";
 import {
   encodeReply,
   HELLO_REPLY_BYTES,
@@ -45,9 +48,6 @@ export const MAX_CLIENTS = 1024;
  * dropped, so that idle connections cannot pile up.
  */
 export const HELLO_TIMEOUT_MS = 10_000;
-
-/** `UNRESTRICTED_DOMID` in Linux's drivers/xen/evtchn.c. */
-const UNRESTRICTED = 0xffff;
 
 /** Options for {@linkcode serve}. */
 export interface ServeOptions {

@@ -51,6 +51,7 @@ import {
   PROT_READ,
   PROT_WRITE,
 } from "./_libc.ts";
+import { PAGE_SIZE } from "../../xen/page.ts";
 
 /** A buffer argument of a system call (`null` is the NULL pointer). */
 export type SyscallBuffer = Parameters<Libc["ioctl"]>[2];
@@ -212,8 +213,8 @@ const NR = {
 const AT_FDCWD = -100;
 /** `EBADF`, what the self-test's `ioctl(-1, ...)` must return (negated). */
 const EBADF = 9;
-/** One page for the routine (`PAGE_SIZE` on x86-64). */
-const ROUTINE_PAGE = 4096n;
+/** One page for the routine. */
+const ROUTINE_PAGE = BigInt(PAGE_SIZE);
 
 // Block slots (8 bytes each).
 const SLOT_NUMBER = 0;

@@ -51,6 +51,7 @@ import {
   XEN_DOMCTL_INTERFACE_VERSION_4_17,
   XEN_DOMCTL_STRUCT,
 } from "./_domctl_h.ts";
+import { PAGE_SIZE } from "../../xen/page.ts";
 import { openFile } from "./_fd.ts";
 import { type Blame, refusal } from "./_refusal.ts";
 import { type Syscalls, syscalls } from "./_syscall.ts";
@@ -77,7 +78,6 @@ export const LEGACY_PRIVCMD_PATH = "/proc/xen/privcmd";
 /** Linux's hypercall-buffer device (`privcmd-buf.c`). */
 export const HYPERCALL_BUFFER_PATH = "/dev/xen/hypercall";
 
-const PAGE_SIZE = 4096;
 const PAGE_BYTES = BigInt(PAGE_SIZE);
 const PRIVCMD_MODULE = "xen-privcmd";
 

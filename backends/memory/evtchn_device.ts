@@ -9,14 +9,16 @@
 import { EVTCHN_RING } from "./linux/profile.ts";
 import type { EventChannelDevice } from "../../device.ts";
 import { EventChannelError } from "../../errors.ts";
-import { DOMID_FIRST_RESERVED, DOMID_SELF } from "../../xen/domid.ts";
+import {
+  DOMID_FIRST_RESERVED,
+  DOMID_SELF,
+  UNRESTRICTED_DOMID as UNRESTRICTED,
+} from "../../xen/domid.ts";
 import type { LinuxGuest } from "./linux_guest.ts";
 import type { Linter } from "./lint.ts";
 // Reads and writes are capped at `PAGE_SIZE` bytes.
 import { PAGE_SIZE } from "../../xen/page.ts";
 
-/** `UNRESTRICTED_DOMID` in drivers/xen/evtchn.c. */
-const UNRESTRICTED = 0xffff;
 /** A port in {@linkcode MemoryEvtchnDevice}'s table: bound here, enabled. */
 const ENABLED = 1;
 /** Bound here, fired and not yet written back (disabled). */

@@ -41,6 +41,7 @@ import {
   type PrivcmdHypercalls,
   snapshotHost,
 } from "../../mod.ts";
+import { DOMID_INVALID, DOMID_IO, DOMID_XEN } from "../../xen/domid.ts";
 
 const evtchn = linuxDeviceStatus();
 const privcmd = linuxDeviceStatus({ path: "/dev/xen/privcmd" });
@@ -57,10 +58,6 @@ const SCAN_EVERY = 500;
 const MAX_TRANSIENT = 6;
 /** Problems recorded before the run stops early (the first ones matter). */
 const MAX_PROBLEMS = 20;
-
-const DOMID_XEN = 0x7ff2;
-const DOMID_IO = 0x7ff1;
-const DOMID_INVALID = 0x7ff4;
 
 /** Values the argument checks must refuse before any ioctl (EINVAL). */
 const NOT_UINT = [
