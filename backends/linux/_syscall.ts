@@ -98,100 +98,53 @@ export interface Syscalls {
 }
 
 /**
- * The routine, x86-64 System V: `int compar(long *block, void *buffer)`.
- * Block layout, 8 bytes per slot: [0] system call number, [1..6] its
- * arguments, [7] which argument (1..6) receives `buffer` (0: none),
- * [8] the kernel's return value. `syscall` clobbers rcx and r11, so the
- * block pointer is kept in rbx (callee-saved, pushed). `endbr64` first, a
- * no-op without CET, marks it a valid target of bsearch's indirect call
- * where indirect-branch tracking is enforced. Assembled with
- * GNU as 2.40 (`as --64`, Intel syntax); `tests/linux/syscall_test.ts`
- * assembles this listing again when `as` is present and compares.
+ * The routine, x86-64 System V: `int compar(long *block, void *buffer)`,
+ * one row per instruction: its encoding (hex) and its assembly. Block
+ * layout, 8 bytes per slot: [0] system call number, [1..6] its arguments,
+ * [7] which argument (1..6) receives `buffer` (0: none), [8] the kernel's
+ * return value. `syscall` clobbers rcx and r11, so the block pointer is kept
+ * in rbx (callee-saved, pushed). `endbr64` first, a no-op without CET, marks
+ * it a valid target of bsearch's indirect call where indirect-branch
+ * tracking is enforced. Encoded with GNU as 2.40 (`as --64`, Intel syntax);
+ * `tests/linux/syscall_test.ts` assembles the listing again, when `as` is
+ * present, and compares.
  */
-export const X86_64_ROUTINE_LISTING = `
-  endbr64
-  push rbx
-  mov rbx, rdi
-  mov rcx, [rbx+56]
-  test rcx, rcx
-  jz 1f
-  mov [rbx+rcx*8], rsi
-1:
-  mov rax, [rbx]
-  mov rdi, [rbx+8]
-  mov rsi, [rbx+16]
-  mov rdx, [rbx+24]
-  mov r10, [rbx+32]
-  mov r8, [rbx+40]
-  mov r9, [rbx+48]
-  syscall
-  mov [rbx+64], rax
-  pop rbx
-  xor eax, eax
-  ret
-`;
+const X86_64_ROUTINE_ROWS: readonly (readonly [hex: string, asm: string])[] = [
+  ["f30f1efa", "endbr64"],
+  ["53", "push rbx"],
+  ["4889fb", "mov rbx, rdi"],
+  ["488b4b38", "mov rcx, [rbx+56]"],
+  ["4885c9", "test rcx, rcx"],
+  ["7404", "jz 1f"],
+  ["488934cb", "mov [rbx+rcx*8], rsi"],
+  ["", "1:"],
+  ["488b03", "mov rax, [rbx]"],
+  ["488b7b08", "mov rdi, [rbx+8]"],
+  ["488b7310", "mov rsi, [rbx+16]"],
+  ["488b5318", "mov rdx, [rbx+24]"],
+  ["4c8b5320", "mov r10, [rbx+32]"],
+  ["4c8b4328", "mov r8, [rbx+40]"],
+  ["4c8b4b30", "mov r9, [rbx+48]"],
+  ["0f05", "syscall"],
+  ["48894340", "mov [rbx+64], rax"],
+  ["5b", "pop rbx"],
+  ["31c0", "xor eax, eax"],
+  ["c3", "ret"],
+];
 
-/** {@linkcode X86_64_ROUTINE_LISTING}, assembled. */
-export const X86_64_ROUTINE: Uint8Array<ArrayBuffer> = new Uint8Array([
-  0xf3,
-  0x0f,
-  0x1e,
-  0xfa, // endbr64
-  0x53, // push rbx
-  0x48,
-  0x89,
-  0xfb, // mov rbx, rdi
-  0x48,
-  0x8b,
-  0x4b,
-  0x38, // mov rcx, [rbx+56]
-  0x48,
-  0x85,
-  0xc9, // test rcx, rcx
-  0x74,
-  0x04, // jz 1f
-  0x48,
-  0x89,
-  0x34,
-  0xcb, // mov [rbx+rcx*8], rsi
-  0x48,
-  0x8b,
-  0x03, // 1: mov rax, [rbx]
-  0x48,
-  0x8b,
-  0x7b,
-  0x08, // mov rdi, [rbx+8]
-  0x48,
-  0x8b,
-  0x73,
-  0x10, // mov rsi, [rbx+16]
-  0x48,
-  0x8b,
-  0x53,
-  0x18, // mov rdx, [rbx+24]
-  0x4c,
-  0x8b,
-  0x53,
-  0x20, // mov r10, [rbx+32]
-  0x4c,
-  0x8b,
-  0x43,
-  0x28, // mov r8, [rbx+40]
-  0x4c,
-  0x8b,
-  0x4b,
-  0x30, // mov r9, [rbx+48]
-  0x0f,
-  0x05, // syscall
-  0x48,
-  0x89,
-  0x43,
-  0x40, // mov [rbx+64], rax
-  0x5b, // pop rbx
-  0x31,
-  0xc0, // xor eax, eax
-  0xc3, // ret
-]);
+/** The routine's assembly listing (Intel syntax), one line per row. */
+export const X86_64_ROUTINE_LISTING: string = X86_64_ROUTINE_ROWS
+  .map(([, asm]) => asm).join("\n");
+
+/** The routine's machine code, from the rows' encodings. */
+export const X86_64_ROUTINE: Uint8Array<ArrayBuffer> = new Uint8Array(
+  X86_64_ROUTINE_ROWS.flatMap(([hex]) =>
+    Array.from(
+      { length: hex.length / 2 },
+      (_, i) => parseInt(hex.slice(2 * i, 2 * i + 2), 16),
+    )
+  ),
+);
 
 /**
  * x86-64 system call numbers, from Linux's
